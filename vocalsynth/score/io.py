@@ -1,0 +1,164 @@
+"""`load_score` / `save_score`: pick the reader or writer for a file, validate, write atomically."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+from pathlib import Path
+
+from vocalsynth.score.errors import ScoreError
+from vocalsynth.score.model import Score
+from vocalsynth.score.validate import validate
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+# format name -> module under vocalsynth.score; each module has
+#   read(data: bytes, *, source: str, verse: int | None = None) -> Score   (all parts in score.parts)
+#   dumps(score: Score) -> bytes
+FORMATS = {
+    "musicxml": "musicxml",
+    "midi": "midi",
+    "ust": "ust",
+    "ustx": "ustx",
+    "ds": "ds",
+    "text": "notation",
+}
+EXTENSIONS = {
+    ".musicxml": "musicxml",
+    ".xml": "musicxml",
+    ".mxl": "musicxml",
+    ".mid": "midi",
+    ".midi": "midi",
+    ".kar": "midi",
+    ".smf": "midi",
+    ".ust": "ust",
+    ".ustx": "ustx",
+    ".ds": "ds",
+    ".txt": "text",
+    ".vsn": "text",
+}
+
+
+def _module(fmt: str):
+    if fmt not in FORMATS:
+        raise ScoreError(f"unknown score format {fmt!r}; known: {', '.join(FORMATS)}")
+    return importlib.import_module(f"vocalsynth.score.{FORMATS[fmt]}")
+
+
+def sniff_format(data: bytes) -> str | None:
+    """Guess a format from the first bytes of a file."""
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"MThd") or head.startswith(b"RIFF") and b"RMID" in head[:12]:
+        return "midi"
+    if head.startswith(b"PK\x03\x04"):
+        return "musicxml"
+    if head.startswith(b"<"):
+        return "musicxml"
+    if head.startswith(b"[#"):
+        return "ust"
+    if head.startswith((b"[", b"{")) and (b"ph_seq" in data[:65536] or b"note_seq" in data[:65536]):
+        return "ds"
+    if b"ustx_version" in head or b"voice_parts" in data[:65536]:
+        return "ustx"
+    return None
+
+
+def _looks_like_path(text: str) -> bool:
+    if "\n" in text or len(text) > 1024:
+        return False
+    return Path(text).suffix.lower() in EXTENSIONS or os.sep in text
+
+
+def load_score(
+    path_or_str: str | os.PathLike,
+    format: str | None = None,
+    *,
+    part: int | None = None,
+    verse: int | None = None,
+    language: str | None = None,
+    check: bool = True,
+) -> Score:
+    """Read a score file (MusicXML/.mxl, MIDI/.kar, UST, USTX, .ds) or text notation into a `Score`.
+
+    ``path_or_str`` is a path, or the text notation itself (``"tempo=120 C4/4 twin- C4 -kle"``).
+    ``part`` picks a part/track (default: the first that carries lyrics); ``verse`` a lyric
+    verse (MusicXML; default: the first verse each note has). ``language`` overrides the
+    score's language. Every failure is a `ScoreError` naming the file and the place.
+    """
+    if isinstance(path_or_str, (bytes, bytearray)):
+        raise ScoreError("load_score takes a path or notation text, not bytes")
+    is_path = isinstance(path_or_str, os.PathLike) or (
+        isinstance(path_or_str, str) and (_looks_like_path(path_or_str) or os.path.isfile(path_or_str))
+    )
+    if is_path:
+        path = Path(path_or_str)
+        source = str(path)
+        if not path.is_file():
+            raise ScoreError("no such file", source=source)
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ScoreError(f"file is {size / 1e6:.0f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB", source=source)
+        data = path.read_bytes()
+        if not data.strip():
+            raise ScoreError("the file is empty", source=source)
+        fmt = format or EXTENSIONS.get(path.suffix.lower()) or sniff_format(data)
+        if fmt is None:
+            raise ScoreError(
+                "unknown score format: give a file ending in " + ", ".join(sorted(EXTENSIONS)),
+                source=source,
+            )
+    else:
+        source = "<text>"
+        data = str(path_or_str).encode("utf-8")
+        if not data.strip():
+            raise ScoreError("the score text is empty", source=source)
+        fmt = format or "text"
+    module = _module(fmt)
+    try:
+        score = module.read(data, source=source, verse=verse)
+    except ScoreError:
+        raise
+    except RecursionError as e:
+        raise ScoreError(f"not a readable {fmt} file: nested too deeply", source=source) from e
+    except Exception as e:  # a third-party parser's own exception: never let its traceback reach the user
+        raise ScoreError(f"not a readable {fmt} file ({type(e).__name__}: {e})", source=source) from e
+    score.source = source
+    if part is not None:
+        score = score.select_part(part)
+    else:
+        with_lyrics = [i for i, p in enumerate(score.parts) if p.has_lyrics]
+        if with_lyrics and with_lyrics[0] != score.part_index:
+            score = score.select_part(with_lyrics[0])
+    if language is not None:
+        score.language = language
+    if check:
+        validate(score)
+    return score
+
+
+def save_score(score: Score, path: str | os.PathLike, format: str | None = None) -> Path:
+    """Write ``score`` to ``path`` (format from the extension unless given), atomically."""
+    path = Path(path)
+    fmt = format or EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        raise ScoreError(f"can't tell the format to write from {path.name!r}; pass format=")
+    data = _module(fmt).dumps(score)
+    atomic_write_bytes(path, data)
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it over, so no half-written file is left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
