@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 from vocalsynth.score.errors import ScoreError
@@ -32,6 +34,7 @@ EXTENSIONS = {
     ".midi": "midi",
     ".kar": "midi",
     ".smf": "midi",
+    ".rmi": "midi",
     ".ust": "ust",
     ".ustx": "ustx",
     ".ds": "ds",
@@ -144,8 +147,25 @@ def save_score(score: Score, path: str | os.PathLike, format: str | None = None)
     if fmt is None:
         raise ScoreError(f"can't tell the format to write from {path.name!r}; pass format=")
     data = _module(fmt).dumps(score)
+    if path.suffix.lower() == ".mxl":
+        data = _zip_mxl(data, path.stem + ".musicxml")
     atomic_write_bytes(path, data)
     return path
+
+
+def _zip_mxl(xml: bytes, name: str) -> bytes:
+    """Wrap a MusicXML document in the compressed .mxl container (zip + META-INF/container.xml)."""
+    buf = io.BytesIO()
+    container = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<container><rootfiles>'
+        f'<rootfile full-path="{name}" media-type="application/vnd.recordare.musicxml+xml"/>'
+        "</rootfiles></container>\n"
+    )
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("mimetype", "application/vnd.recordare.musicxml", compress_type=zipfile.ZIP_STORED)
+        z.writestr("META-INF/container.xml", container)
+        z.writestr(name, xml)
+    return buf.getvalue()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

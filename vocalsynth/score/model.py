@@ -94,7 +94,7 @@ class TempoMap:
         self.tempos = tempos
         self._beats = [t.beat for t in tempos]
         self._secs = [0.0]
-        for prev, cur in zip(tempos, tempos[1:]):
+        for prev, cur in zip(tempos, tempos[1:], strict=False):
             self._secs.append(self._secs[-1] + (cur.beat - prev.beat) * 60.0 / prev.bpm)
 
     def seconds(self, beat: float) -> float:
