@@ -302,8 +302,12 @@ def test_a_short_articulation_gap_does_not_break_a_melisma():
         (2 * TPB - gap, mido.Message("note_off", note=62)),
         (0, mido.MetaMessage("lyrics", text="Ah")),
     ]
-    line = sung(read(midi(events, fmt=0), source="x.mid"))
+    score = read(midi(events, fmt=0), source="x.mid")
+    line = sung(score)
     assert [(n.lyric, n.slur) for n in line] == [("Ah", False), ("", True)]
+    # the singer carries the note through the articulation gap: no 16-tick rest is left
+    assert [n.pitch for n in score.notes[:2]] == [60, 62]
+    assert score.notes[0].duration_beats == pytest.approx(1.0)
 
 
 # ------------------------------------------------------------------------------------------ encodings

@@ -68,9 +68,14 @@ def sniff_format(data: bytes) -> str | None:
 
 
 def _looks_like_path(text: str) -> bool:
+    """A string names a file if it exists, or is one token ending in a score extension (so a
+    mistyped path gets 'no such file' rather than a notation error). Notation like ``C4/4 la``
+    has spaces, so it is never mistaken for a path."""
     if "\n" in text or len(text) > 1024:
         return False
-    return Path(text).suffix.lower() in EXTENSIONS or os.sep in text
+    if os.path.isfile(text):
+        return True
+    return not any(c.isspace() for c in text.strip()) and Path(text).suffix.lower() in EXTENSIONS
 
 
 def load_score(
@@ -92,7 +97,7 @@ def load_score(
     if isinstance(path_or_str, (bytes, bytearray)):
         raise ScoreError("load_score takes a path or notation text, not bytes")
     is_path = isinstance(path_or_str, os.PathLike) or (
-        isinstance(path_or_str, str) and (_looks_like_path(path_or_str) or os.path.isfile(path_or_str))
+        isinstance(path_or_str, str) and _looks_like_path(path_or_str)
     )
     if is_path:
         path = Path(path_or_str)

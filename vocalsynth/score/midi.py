@@ -551,6 +551,10 @@ def _build_notes(part: _PartData, tpb: int, tempo_map: TempoMap) -> list[Note]:
             note.syllabic = syllabics.get(i)
         elif carries_lyrics and in_syllable and not rest_before:
             note.slur = True  # melisma: a note without a lyric holds the previous syllable
+        if notes and not rest_before and raw.start > prev.end:
+            # Performed MIDI releases notes early; a gap too short to be a rest is articulation,
+            # and a singer carries the note through it (otherwise the next consonant gets squeezed).
+            notes[-1].duration_beats = note.start_beat - notes[-1].start_beat
         in_syllable = bool(note.lyric or note.slur)
         notes.append(note)
         prev = raw
