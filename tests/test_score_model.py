@@ -9,7 +9,9 @@ from vocalsynth.score.build import fill_from_beats
 
 
 def _n(start_beat, beats, pitch=60, lyric="la", **kw):
-    return Note(start=0, duration=0, pitch=pitch, lyric=lyric, start_beat=start_beat, duration_beats=beats, **kw)
+    return Note(
+        start=0, duration=0, pitch=pitch, lyric=lyric, start_beat=start_beat, duration_beats=beats, **kw
+    )
 
 
 def test_tempo_map_converts_both_ways_across_changes():

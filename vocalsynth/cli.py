@@ -33,7 +33,9 @@ def cmd_phonemize(args) -> int:
     else:
         title = score.title or Path(score.source).name
         part = score.parts[score.part_index].name
-        print(f"# {title} — part {score.part_index} {part!r}, {len(score.sung_notes)} notes, {score.duration:.2f} s")
+        print(
+            f"# {title} — part {score.part_index} {part!r}, {len(score.sung_notes)} notes, {score.duration:.2f} s"
+        )
         print(seq.table())
     for w in seq.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -74,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -106,7 +106,9 @@ def load_score(
             raise ScoreError("no such file", source=source)
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise ScoreError(f"file is {size / 1e6:.0f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB", source=source)
+            raise ScoreError(
+                f"file is {size / 1e6:.0f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB", source=source
+            )
         data = path.read_bytes()
         if not data.strip():
             raise ScoreError("the file is empty", source=source)
