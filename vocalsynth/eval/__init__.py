@@ -1,0 +1,1 @@
+"""Objective evaluation: metrics and benchmarks (phoneme-alignment accuracy in `alignment`, vocoder metrics)."""
