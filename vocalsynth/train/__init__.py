@@ -1,0 +1,1 @@
+"""Training: LightningModules, data modules and the LightningCLI entries (`train_main`)."""

@@ -1,0 +1,404 @@
+"""Vocoder training: `VocoderTask` (LightningModule), `VocoderDataModule` (random audio segments) and
+`train_main`, the LightningCLI entry behind ``vocalsynth train vocoder --config configs/vocoder/small.yaml``.
+
+Losses: multi-resolution STFT + mel L1, plus (``adversarial: true``, from ``adversarial_start_step``)
+LSGAN + feature matching against small MPD/MRD discriminators. fp32 (bf16 is slower on CPU).
+Every checkpoint also exports the generator as a vocoder folder (``<default_root_dir>/vocoder``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+
+from vocalsynth.audio.config import MEL_FIELDS, AudioConfig
+from vocalsynth.models.vocoder.base import Vocoder
+from vocalsynth.models.vocoder.discriminators import Discriminators
+from vocalsynth.models.vocoder.generator import SourceFilterVocoder
+from vocalsynth.models.vocoder.losses import (
+    DEFAULT_RESOLUTIONS,
+    MelLoss,
+    MultiResolutionSTFTLoss,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+)
+from vocalsynth.train.vocoder_data import (
+    FixedSegments,
+    RandomSegments,
+    find_audio_files,
+    load_clip,
+    matches_any,
+)
+
+
+class VocoderDataModule(L.LightningDataModule):
+    """Random segments of the audio files under ``paths`` (folders searched recursively, or files).
+
+    Files whose name or path matches a glob in ``held_out`` (e.g. ``pjs09[1-5]_*``) are kept out of
+    training and give the validation crops. ``steps_per_epoch`` batches make an "epoch" (segments are
+    drawn at random, so an epoch is only a logging unit). Features are cached in ``cache_dir``.
+    """
+
+    def __init__(
+        self,
+        paths: list[str],
+        held_out: list[str] | None = None,
+        audio_config: AudioConfig | None = None,
+        segment_frames: int = 64,
+        batch_size: int = 8,
+        steps_per_epoch: int = 1000,
+        val_segment_frames: int = 200,
+        val_segments_per_file: int = 4,
+        f0_method: str = "harvest",
+        cache_dir: str | None = None,
+        silence_fraction: float = 0.1,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.paths = list(paths)
+        self.held_out = list(held_out or [])
+        self.audio_config = audio_config or AudioConfig()
+        self.segment_frames = segment_frames
+        self.batch_size = batch_size
+        self.steps_per_epoch = steps_per_epoch
+        self.val_segment_frames = val_segment_frames
+        self.val_segments_per_file = val_segments_per_file
+        self.f0_method = f0_method
+        self.cache_dir = cache_dir
+        self.silence_fraction = silence_fraction
+        self.num_workers = num_workers
+        self.seed = seed
+        self.train_set: RandomSegments | None = None
+        self.val_set: FixedSegments | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        files = find_audio_files(self.paths)
+        train_files = [f for f in files if not matches_any(f, self.held_out)]
+        val_files = [f for f in files if matches_any(f, self.held_out)]
+        if not train_files:
+            raise ValueError(f"no training audio in {self.paths} (after holding out {self.held_out})")
+        t0 = time.monotonic()
+        clips = []
+        for i, f in enumerate(train_files + val_files):
+            clips.append(load_clip(f, self.audio_config, self.f0_method, self.cache_dir))
+            if (i + 1) % 10 == 0 or i + 1 == len(files):
+                rank_zero_info(
+                    f"vocoder data: analysed {i + 1}/{len(files)} files ({time.monotonic() - t0:.0f} s)"
+                )
+        hop = self.audio_config.hop_length
+        self.train_set = RandomSegments(
+            clips[: len(train_files)],
+            hop,
+            self.segment_frames,
+            self.steps_per_epoch * self.batch_size,
+            self.silence_fraction,
+            self.seed,
+        )
+        self.val_set = FixedSegments(
+            clips[len(train_files) :], hop, self.val_segment_frames, self.val_segments_per_file
+        )
+        seconds = sum(c.audio.size for c in clips[: len(train_files)]) / self.audio_config.sample_rate
+        rank_zero_info(
+            f"vocoder data: {len(train_files)} training files ({seconds / 60:.1f} min), "
+            f"{len(val_files)} held out ({len(self.val_set)} validation crops)"
+        )
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        assert self.train_set is not None
+        return torch.utils.data.DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=True,
+        )
+
+    def val_dataloader(self) -> torch.utils.data.DataLoader | list:
+        if self.val_set is None or len(self.val_set) == 0:
+            return []
+        return torch.utils.data.DataLoader(self.val_set, batch_size=self.batch_size, num_workers=0)
+
+
+class VocoderTask(L.LightningModule):
+    """Trains a :class:`~vocalsynth.models.vocoder.base.Vocoder` on ``{"audio", "mel", "f0_hz"}`` batches.
+
+    Loss = ``stft_weight * (spectral convergence + log magnitude) + mel_weight * mel L1``; with
+    ``adversarial``, after ``adversarial_start_step`` steps also ``adv_weight * LSGAN +
+    feature_matching_weight * feature matching`` against :class:`Discriminators`. ``init_from`` starts
+    the generator from a vocoder folder or a Lightning checkpoint of this task (e.g. to fine-tune
+    adversarially). Optimisation is manual so the generator and discriminators alternate in one step.
+    """
+
+    def __init__(
+        self,
+        vocoder: Vocoder,
+        learning_rate: float = 1e-3,
+        min_learning_rate: float = 1e-5,
+        warmup_steps: int = 200,
+        decay_steps: int = 20000,
+        weight_decay: float = 0.0,
+        grad_clip: float = 5.0,
+        stft_weight: float = 1.0,
+        mel_weight: float = 1.0,
+        stft_resolutions: Sequence[Sequence[int]] = DEFAULT_RESOLUTIONS,
+        adversarial: bool = False,
+        adversarial_start_step: int = 0,
+        adv_weight: float = 1.0,
+        feature_matching_weight: float = 2.0,
+        disc_learning_rate: float = 2e-4,
+        discriminators: Discriminators | None = None,
+        init_from: str | None = None,
+        export_dir: str | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["vocoder", "discriminators"])
+        self.automatic_optimization = False
+        self.vocoder = vocoder
+        self.stft_loss = MultiResolutionSTFTLoss(stft_resolutions)
+        self.mel_loss = MelLoss(vocoder.audio_config)
+        self.discriminators = (discriminators or Discriminators()) if adversarial else None
+        if init_from:
+            load_generator_weights(self.vocoder, init_from)
+
+    # ---- pieces ----------------------------------------------------------------------------------------
+    def spectral_losses(self, y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        sc, mag = self.stft_loss(y_hat, y)
+        mel = self.mel_loss(y_hat, y)
+        total = self.hparams.stft_weight * (sc + mag) + self.hparams.mel_weight * mel
+        return {"loss": total, "stft_sc": sc, "stft_mag": mag, "mel_l1": mel}
+
+    def adversarial_active(self) -> bool:
+        return self.discriminators is not None and self.global_step >= self.hparams.adversarial_start_step
+
+    def _lr_factor(self, step: int) -> float:
+        """Linear warm-up, then cosine decay to ``min_learning_rate`` over ``decay_steps``."""
+        hp = self.hparams
+        if step < hp.warmup_steps:
+            return (step + 1) / hp.warmup_steps
+        t = min(1.0, (step - hp.warmup_steps) / max(1, hp.decay_steps - hp.warmup_steps))
+        floor = hp.min_learning_rate / hp.learning_rate
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        opt_g = torch.optim.AdamW(
+            self.vocoder.parameters(), lr=hp.learning_rate, betas=(0.8, 0.99), weight_decay=hp.weight_decay
+        )
+        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, self._lr_factor)
+        if self.discriminators is None:
+            return [opt_g], [sched_g]
+        opt_d = torch.optim.AdamW(
+            self.discriminators.parameters(), lr=hp.disc_learning_rate, betas=(0.8, 0.99)
+        )
+        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lambda s: 1.0)
+        return [opt_g, opt_d], [sched_g, sched_d]
+
+    def on_fit_start(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        cfg = getattr(dm, "audio_config", None)
+        if cfg is not None:
+            self.vocoder.audio_config.check_compatible(
+                cfg,
+                what_self="the vocoder (model.init_args.vocoder)",
+                what_other="the data (data.init_args.audio_config)",
+                fields=MEL_FIELDS,
+            )
+
+    # ---- steps -----------------------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        opts = self.optimizers()
+        scheds = self.lr_schedulers()
+        opts = opts if isinstance(opts, list) else [opts]
+        scheds = scheds if isinstance(scheds, list) else [scheds]
+        y = batch["audio"]
+        y_hat = self.vocoder(batch["mel"], batch["f0_hz"])
+        adversarial = self.adversarial_active()
+
+        if adversarial:
+            assert self.discriminators is not None
+            opt_d = opts[1]
+            real, _ = self.discriminators(y)
+            fake, _ = self.discriminators(y_hat.detach())
+            loss_d = discriminator_loss(real, fake)
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(loss_d)
+            self.clip_gradients(
+                opt_d, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm"
+            )
+            # the unwrapped optimizer: Lightning counts every wrapped step() in global_step, and
+            # max_steps, checkpoint intervals and adversarial_start_step should count batches
+            opt_d.optimizer.step()
+            scheds[1].step()
+            self.log("train/disc", loss_d)
+
+        losses = self.spectral_losses(y_hat, y)
+        loss = losses["loss"]
+        if adversarial:
+            assert self.discriminators is not None
+            _, real_feats = self.discriminators(y)
+            fake, fake_feats = self.discriminators(y_hat)
+            adv = generator_adversarial_loss(fake)
+            fm = feature_matching_loss(real_feats, fake_feats)
+            loss = loss + self.hparams.adv_weight * adv + self.hparams.feature_matching_weight * fm
+            self.log("train/adv", adv)
+            self.log("train/feature_matching", fm)
+
+        opt_g = opts[0]
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        self.clip_gradients(opt_g, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
+        opt_g.step()
+        scheds[0].step()
+        self.log("train/loss", loss, prog_bar=True)
+        for k in ("stft_sc", "stft_mag", "mel_l1"):
+            self.log(f"train/{k}", losses[k], prog_bar=k == "mel_l1")
+        self.log("lr", scheds[0].get_last_lr()[0])
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        # fixed noise so validation numbers move only when the model does
+        gen = torch.Generator(device="cpu").manual_seed(1234 + batch_idx)
+        noise = torch.randn(batch["audio"].shape, generator=gen).to(batch["audio"].device)
+        y_hat = (
+            self.vocoder(batch["mel"], batch["f0_hz"], noise=noise)
+            if isinstance(self.vocoder, SourceFilterVocoder)
+            else self.vocoder(batch["mel"], batch["f0_hz"])
+        )
+        losses = self.spectral_losses(y_hat, batch["audio"])
+        bs = batch["audio"].shape[0]
+        self.log("val/loss", losses["loss"], prog_bar=True, batch_size=bs)
+        self.log("val/mel_l1", losses["mel_l1"], batch_size=bs)
+        self.log("val/stft", losses["stft_sc"] + losses["stft_mag"], batch_size=bs)
+
+    # ---- export ----------------------------------------------------------------------------------------
+    def export_path(self) -> Path:
+        if self.hparams.export_dir:
+            return Path(self.hparams.export_dir)
+        root = self.trainer.default_root_dir if self._trainer is not None else "."
+        return Path(root) / "vocoder"
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        metrics = {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith("val/")}
+        self.vocoder.save(
+            self.export_path(), extra={"global_step": int(self.global_step), "metrics": metrics}
+        )
+
+
+def load_generator_weights(vocoder: Vocoder, path: str) -> None:
+    """Copy weights into ``vocoder`` from a vocoder folder (safetensors) or a ``VocoderTask`` checkpoint."""
+    p = Path(path)
+    if p.is_dir() or p.name == "config.json":
+        other = Vocoder.from_pretrained(p, audio_config=vocoder.audio_config)
+        vocoder.load_state_dict(other.state_dict(), strict=True)
+        return
+    ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    state = {
+        k[len("vocoder.") :]: v for k, v in ckpt.get("state_dict", {}).items() if k.startswith("vocoder.")
+    }
+    if not state:
+        raise ValueError(f"{path}: no 'vocoder.*' weights in this checkpoint")
+    vocoder.load_state_dict(state, strict=True)
+
+
+# ---- command line ----------------------------------------------------------------------------------------
+def _checkpoint_class():
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    class StepCheckpoint(ModelCheckpoint):
+        """ModelCheckpoint that also saves when training ends between two ``every_n_train_steps`` saves
+        (e.g. at ``max_steps`` or ``max_time``): Lightning's own end-of-training save is skipped once any
+        ``last.ckpt`` was written, which would lose the steps since."""
+
+        def on_train_end(self, trainer, pl_module) -> None:
+            if trainer.fast_dev_run or self._last_global_step_saved == trainer.global_step:
+                return super().on_train_end(trainer, pl_module)
+            candidates = self._monitor_candidates(trainer)
+            self._save_checkpoint(trainer, self.format_checkpoint_name(candidates))
+            self._save_last_checkpoint(trainer, candidates)
+
+    return StepCheckpoint
+
+
+def _cli_class():
+    from lightning.pytorch.cli import LightningCLI
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    class VocalsynthCLI(LightningCLI):
+        """LightningCLI plus ``--num_threads``, a ModelCheckpoint under ``<default_root_dir>/checkpoints``
+        (the latest every N steps, ``last.ckpt``, on exceptions) and CSV + TensorBoard logs under the same root."""
+
+        def add_arguments_to_parser(self, parser) -> None:
+            parser.add_argument("--num_threads", type=int | None, default=None, help="torch.set_num_threads")
+            parser.add_lightning_class_args(_checkpoint_class(), "checkpoint")
+            parser.set_defaults(
+                {
+                    "checkpoint.save_last": True,
+                    "checkpoint.every_n_train_steps": 500,
+                    "checkpoint.save_top_k": 1,
+                    "checkpoint.save_on_exception": True,
+                    # overwrite last.ckpt after a resume instead of writing last-v1.ckpt beside it
+                    "checkpoint.enable_version_counter": False,
+                    "checkpoint.filename": "step{step:07d}",
+                    "checkpoint.auto_insert_metric_name": False,
+                }
+            )
+            parser.link_arguments(
+                "trainer.default_root_dir",
+                "checkpoint.dirpath",
+                compute_fn=lambda root: str(Path(root or ".") / "checkpoints"),
+            )
+
+        def before_instantiate_classes(self) -> None:
+            cfg = self.config.get(str(self.subcommand), self.config)
+            n = cfg.get("num_threads")
+            if n:
+                torch.set_num_threads(int(n))
+
+        def instantiate_trainer(self, **kwargs: Any):
+            trainer_cfg = self._get(self.config_init, "trainer", default={})
+            if trainer_cfg.get("logger") in (None, True):
+                root = trainer_cfg.get("default_root_dir") or "."
+                csv = CSVLogger(root, name="logs")
+                loggers: list = [csv]
+                if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+                    # one version folder for both, so a run's metrics.csv and TensorBoard events sit together
+                    loggers.append(TensorBoardLogger(root, name="logs", version=csv.version))
+                kwargs["logger"] = loggers
+            return super().instantiate_trainer(**kwargs)
+
+    return VocalsynthCLI
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """``vocalsynth train vocoder ARGS``: ``--config configs/vocoder/small.yaml [--ckpt_path last]`` and any
+    LightningCLI override (``--trainer.max_steps 2000``, ``--data.init_args.batch_size 4`` ...).
+
+    Runs ``fit`` unless ``argv`` starts with another LightningCLI subcommand (``validate``...).
+    """
+    args = list(argv or [])
+    if not args or args[0] not in ("fit", "validate", "test", "predict"):
+        args = ["fit", *args]
+    cli = _cli_class()(args=args, save_config_kwargs={"overwrite": True}, seed_everything_default=0)
+    del cli
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(train_main(sys.argv[1:]))
+
+
+__all__ = ["VocoderDataModule", "VocoderTask", "load_generator_weights", "train_main"]
