@@ -123,3 +123,26 @@ def test_phonemize_real_scores(capsys, path, note_index, expected):
     code, out, err = run(capsys, "phonemize", SCORES / path)
     assert code == 0, err
     assert phonemes_of(out, note_index) == expected
+
+
+def test_vocode_copy_synthesis_writes_a_labelled_file(capsys, tmp_path):
+    import numpy as np
+
+    from vocalsynth.audio import read_audio_metadata, save_audio
+
+    sr = 24000
+    t = np.arange(sr) / sr
+    src = tmp_path / "tone.wav"
+    save_audio(src, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), sr)
+    out_path = tmp_path / "out.wav"
+    code, out, err = run(capsys, "vocode", src, "-o", out_path, "--f0-method", "dio")
+    assert code == 0, err
+    assert "AI-generated" in read_audio_metadata(out_path).get("comment", "")
+
+
+def test_vocode_refuses_a_corrupt_recording(capsys, tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    code, out, err = run(capsys, "vocode", bad, "-o", tmp_path / "o.wav")
+    assert code == 2 and str(bad) in err
+    assert not (tmp_path / "o.wav").exists()

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from vocalsynth import __version__
-from vocalsynth.score import ScoreError, load_score, save_score
+from vocalsynth.errors import InputError
+from vocalsynth.score import load_score, save_score
 from vocalsynth.score.io import EXTENSIONS, FORMATS
 
 
@@ -64,14 +65,72 @@ def build_parser() -> argparse.ArgumentParser:
     _add_score_args(p)
     p.add_argument("-o", "--output", required=True, help="output file: " + ", ".join(sorted(EXTENSIONS)))
     p.set_defaults(func=cmd_convert)
+    from vocalsynth.synthesis.cli import add_sing_arguments, add_voices_arguments, sing_main, voices_main
+
+    p = sub.add_parser("sing", help="sing a score with a voice to a labelled WAV/FLAC")
+    add_sing_arguments(p)
+    p.set_defaults(func=sing_main)
+
+    p = sub.add_parser("voices", help="list installed voices and their cards")
+    add_voices_arguments(p)
+    p.set_defaults(func=voices_main)
+
+    p = sub.add_parser("vocode", help="copy-synthesis: analyse a recording, render it back with a vocoder")
+    p.add_argument("input", help="a WAV/FLAC recording")
+    p.add_argument("-o", "--output", required=True, help="output WAV/FLAC (labelled as AI-generated)")
+    p.add_argument(
+        "--vocoder",
+        default="world",
+        help="'world' (mel + F0), 'world-analysis' (WORLD's own analysis) or a vocoder folder",
+    )
+    p.add_argument("--f0-method", choices=["harvest", "dio"], default="harvest")
+    p.set_defaults(func=cmd_vocode)
+
+    p = sub.add_parser(
+        "train",
+        help="train a model with LightningCLI: train {acoustic,vocoder} --config YAML [--ckpt_path last] ...",
+    )
+    p.add_argument("model", choices=["acoustic", "vocoder"])
+    p.add_argument("args", nargs=argparse.REMAINDER, help="LightningCLI arguments (--config, overrides)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("preprocess", help="turn corpora into a training feature cache (resumable)")
+    from vocalsynth.data.preprocess import add_arguments as add_preprocess_arguments
+
+    add_preprocess_arguments(p)
+    p.set_defaults(func=cmd_preprocess)
     return parser
+
+
+def cmd_vocode(args) -> int:
+    from vocalsynth.models.vocoder import vocode
+
+    out = vocode(args.input, args.output, vocoder=args.vocoder, f0_method=args.f0_method)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    if args.model == "acoustic":
+        from vocalsynth.train.acoustic import train_main
+    else:
+        from vocalsynth.train.vocoder import train_main
+    # LightningCLI gets its arguments explicitly; an untouched sys.argv would make it warn about both
+    sys.argv = [f"{sys.argv[0]} train {args.model}"]
+    return train_main(args.args) or 0
+
+
+def cmd_preprocess(args) -> int:
+    from vocalsynth.data.preprocess import run
+
+    return run(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ScoreError as e:
+    except InputError as e:  # scores, audio, corpora, voices: the message names the input and the place
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# PJS recipe: the default voice, from the real singing in a data folder (never copied into the repo).
+#
+#   recipes/pjs/run.sh [--data ../shared/data] [--exp out/pjs] [--stage 0] [--stop-stage 5]
+#
+# Stages (each skips work already done, and training resumes from its last checkpoint):
+#   0 check data      the corpus folders exist and carry their licences
+#   1 preprocess      PJS + NIT-SONG070 + vocadito -> features, alignment (PJS), split, stats   -> EXP/data
+#   2 train acoustic  configs/acoustic/small.yaml on EXP/data                                   -> EXP/acoustic
+#   3 train vocoder   configs/vocoder/small.yaml on all the singing                             -> EXP/vocoder
+#   4 evaluate        aligner vs NIT-SONG070 hand labels; vocoder copy-synthesis vs WORLD       -> EXP/eval
+#   5 package voice   voice folder with card, checksums, energy and figures                     -> EXP/voice
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+data=../shared/data
+exp=out/pjs
+stage=0
+stop_stage=5
+threads=${THREADS:-1}
+f0_method=${F0_METHOD:-dio}         # harvest is more accurate but ~7x slower on 2 cores
+acoustic_hours=${ACOUSTIC_HOURS:-2}
+vocoder_hours=${VOCODER_HOURS:-2}
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --data) data=$2; shift 2 ;;
+        --exp) exp=$2; shift 2 ;;
+        --stage) stage=$2; shift 2 ;;
+        --stop-stage) stop_stage=$2; shift 2 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+vs=${VOCALSYNTH:-vocalsynth}
+py=${PYTHON:-python3}
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+hms() { printf '00:%02d:%02d:00' "$(( $1 ))" 0; }
+mkdir -p "$exp"
+
+if run_stage 0; then
+    echo "stage 0: check data in $data"
+    for d in pjs/flac pjs/metadata.json nit_song070/wav nit_song070/lab_full_aligned vocadito; do
+        [ -e "$data/$d" ] || { echo "missing $data/$d (see ../shared/data/README.md)" >&2; exit 1; }
+    done
+fi
+
+if run_stage 1; then
+    echo "stage 1: preprocess -> $exp/data (resumable)"
+    $vs preprocess --corpus pjs --data "$data/pjs" --corpus nnsvs --data "$data/nit_song070" \
+        --corpus vocadito --data "$data/vocadito" --out "$exp/data" --f0-method "$f0_method"
+fi
+
+if run_stage 2; then
+    echo "stage 2: train acoustic -> $exp/acoustic"
+    resume=(); [ -e "$exp/acoustic/checkpoints/last.ckpt" ] && resume=(--ckpt_path last)
+    if [ -e "$exp/acoustic/export/model.safetensors" ] && [ ${#resume[@]} -eq 0 ]; then
+        echo "  already trained ($exp/acoustic/export)"
+    else
+        $vs train acoustic --config configs/acoustic/small.yaml --data.init_args.data_dir "$exp/data" \
+            --trainer.default_root_dir "$exp/acoustic" --trainer.max_time "$(hms "$acoustic_hours")" \
+            --threads "$threads" --energy_country "${ENERGY_COUNTRY:-USA}" "${resume[@]}"
+    fi
+fi
+
+if run_stage 3; then
+    echo "stage 3: train vocoder -> $exp/vocoder"
+    resume=(); [ -e "$exp/vocoder/checkpoints/last.ckpt" ] && resume=(--ckpt_path last)
+    $vs train vocoder --config configs/vocoder/small.yaml --num_threads "$threads" \
+        --trainer.default_root_dir "$exp/vocoder" --trainer.max_time "$(hms "$vocoder_hours")" \
+        --data.init_args.paths "[$data/pjs/flac,$data/nit_song070/wav,$data/vocadito/vocadito/Audio]" \
+        --data.init_args.cache_dir "$exp/cache/vocoder" "${resume[@]}"
+fi
+
+if run_stage 4; then
+    echo "stage 4: evaluate -> $exp/eval"
+    mkdir -p "$exp/eval"
+    $py -m vocalsynth.eval.alignment --data "$data/nit_song070" | tee "$exp/eval/alignment.txt"
+    $py -m vocalsynth.eval.vocoder_metrics --threads "$threads" --vocoder "$exp/vocoder/vocoder" \
+        --files "$data"/pjs/flac/pjs09[1-5]_song.flac | tee "$exp/eval/vocoder.txt"
+fi
+
+if run_stage 5; then
+    echo "stage 5: package voice -> $exp/voice"
+    $py -m vocalsynth.voices.package --acoustic "$exp/acoustic/export" --vocoder "$exp/vocoder/vocoder" \
+        --card recipes/pjs/voice.yaml --eval-dir "$exp/eval" --out "$exp/voice"
+fi
