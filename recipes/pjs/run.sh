@@ -73,13 +73,31 @@ fi
 if run_stage 4; then
     echo "stage 4: evaluate -> $exp/eval"
     mkdir -p "$exp/eval"
-    $py -m vocalsynth.eval.alignment --data "$data/nit_song070" | tee "$exp/eval/alignment.txt"
+    $py -m vocalsynth.eval.alignment --data "$data/nit_song070" --no-self-train --json \
+        | tee "$exp/eval/alignment.txt"
     $py -m vocalsynth.eval.vocoder_metrics --threads "$threads" --vocoder "$exp/vocoder/vocoder" \
-        --files "$data"/pjs/flac/pjs09[1-5]_song.flac | tee "$exp/eval/vocoder.txt"
+        --files "$data"/pjs/flac/pjs09[1-5]_song.flac --json "$exp/eval/vocoder.json" | tee "$exp/eval/vocoder.txt"
+    # the card's evaluation figures: vocoder copy-synthesis + the acoustic model's last validation metrics
+    $py - "$exp" <<'PY'
+import json, sys
+from pathlib import Path
+exp = Path(sys.argv[1])
+import csv
+val = {}
+for log in sorted((exp / "acoustic/logs").glob("version_*/metrics.csv"), key=lambda p: p.stat().st_mtime):
+    for row in csv.DictReader(log.open()):
+        if row.get("val/mel_l1"):
+            val = {k: float(v) for k, v in row.items() if v and (k.startswith("val/") or k == "step")}
+figures = {
+    "vocoder_copy_synthesis_pjs091_095": json.loads((exp / "eval/vocoder.json").read_text())["vocoders"],
+    "acoustic_validation_last": val,
+}
+(exp / "eval/figures.json").write_text(json.dumps(figures, indent=1) + "\n")
+PY
 fi
 
 if run_stage 5; then
     echo "stage 5: package voice -> $exp/voice"
     $py -m vocalsynth.voices.package --acoustic "$exp/acoustic/export" --vocoder "$exp/vocoder/vocoder" \
-        --card recipes/pjs/voice.yaml --eval-dir "$exp/eval" --out "$exp/voice"
+        --card recipes/pjs/voice.yaml --evaluation "$exp/eval/figures.json" --out "$exp/voice" --overwrite
 fi

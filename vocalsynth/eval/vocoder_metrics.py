@@ -289,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--out-dir", help="also write the renderings here")
     parser.add_argument("--per-file", action="store_true", help="print per-file rows too")
+    parser.add_argument("--json", help="also write the mean figures per vocoder to this JSON file")
     args = parser.parse_args(argv)
     import torch
 
@@ -305,6 +306,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(report)
+    if args.json:
+        import json
+
+        means = {_label(v): report.mean(v) for v in report.vocoders}
+        Path(args.json).write_text(json.dumps({"files": report.files, "vocoders": means}, indent=1) + "\n")
     if args.per_file:
         for v in report.vocoders:
             for f, r in zip(report.files, report.per_file[v], strict=True):

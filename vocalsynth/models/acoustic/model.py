@@ -234,11 +234,12 @@ class AcousticModel(nn.Module):
         controls: Controls | None = None,
         curve: torch.Tensor | None = None,
         curve_mask: torch.Tensor | None = None,
+        voiced: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Everything after the durations, predicted: ``h`` ``(B, C, N)``, ``ph_dur`` ``(B, N)`` frames,
         ``note_pitch`` ``(B, T)``, ``note_ctx`` ``(B, N_NOTE_CONTEXT, T)``, ``mask`` ``(B, T)``, ``singer_id`` ``(B,)``;
         ``curve``/``curve_mask`` ``(B, T)``: semitones from the written note where a pitch curve replaces
-        the model's. Returns ``mel`` ``(B, n_mels, T)``, ``f0_hz``, ``vuv``, ``midi``, ``energy_db``
+        the model's; ``voiced`` ``(B, T)``: frames that must be voiced whatever the V/UV predictor says. Returns ``mel`` ``(B, n_mels, T)``, ``f0_hz``, ``vuv``, ``midi``, ``energy_db``
         ``(B, T)``, ``aperiodicity`` ``(B, bands, T)`` and ``pitch`` (:class:`PitchOutput`).
         """
         c = controls or Controls()
@@ -257,7 +258,10 @@ class AcousticModel(nn.Module):
         if curve is not None and curve_mask is not None:
             midi = torch.where(curve_mask, note_pitch + curve, midi)
         midi = midi + c.key_shift
-        vuv = ((torch.sigmoid(p.vuv_logit) > 0.5) & mask).float()
+        vuv = (torch.sigmoid(p.vuv_logit) > 0.5) & mask
+        if voiced is not None:
+            vuv = vuv | (voiced & mask)
+        vuv = vuv.float()
         f0 = f0_features(midi, vuv)
         energy_db, aperiodicity = self.variance(hf, f0, note_ctx, mask)
         energy_db = energy_db + c.dynamics
@@ -394,6 +398,7 @@ class AcousticModel(nn.Module):
                 controls,
                 torch.from_numpy(curve)[None].to(device),
                 torch.from_numpy(curve_mask)[None].to(device),
+                torch.from_numpy(self._sung_vowel_frames(phonemes, ph_frames, n_frames))[None].to(device),
             )
         finally:
             self.train(was_training)
@@ -412,6 +417,22 @@ class AcousticModel(nn.Module):
             source=seq.source,
             notes=notes,
         )
+
+    @staticmethod
+    def _sung_vowel_frames(phonemes, ph_frames: np.ndarray, n_frames: int) -> np.ndarray:
+        """``(T,)`` True on the frames of vowels (and ja/N) sung on a note. A sung vowel is voiced: on notes
+        beyond the training data's pitch range the V/UV predictor can say otherwise, which would turn the
+        note into a whisper."""
+        from vocalsynth.text import inventory
+
+        out = np.zeros(n_frames, dtype=bool)
+        start = 0
+        for p, n in zip(phonemes, ph_frames, strict=True):
+            n = int(n)
+            if p.note_pitch and inventory.kind(p.symbol) in (inventory.VOWEL, inventory.NASAL_CODA):
+                out[start : start + n] = True
+            start += n
+        return out
 
     # --- persistence -------------------------------------------------------------------------------------
 

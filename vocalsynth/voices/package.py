@@ -1,0 +1,93 @@
+"""`python -m vocalsynth.voices.package`: a recipe's last stage — trained models + card fields -> voice folder.
+
+The card's facts come from files, not from memory: the data licences, steps and energy from the acoustic
+model's ``training_report.json``, the evaluation figures from the JSON the recipe's evaluate stage wrote,
+the commit from git. What only a person can state (licence of the voice, consent, description) comes from
+the recipe's card YAML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vocalsynth.errors import InputError
+from vocalsynth.voices.card import package_voice
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+def _json(path: Path | None) -> dict[str, Any]:
+    if path is None or not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def build(args: argparse.Namespace) -> Path:
+    card = yaml.safe_load(Path(args.card).read_text(encoding="utf-8"))
+    acoustic = Path(args.acoustic)
+    report = _json(acoustic / "training_report.json")
+    vocoder_cfg = _json(Path(args.vocoder) / "config.json") if args.vocoder != "world" else {}
+    hours = report.get("wall_seconds", 0.0) / 3600 + float(card.get("vocoder_training_hours", 0.0))
+    training = {
+        "hardware": card.get("hardware", "2-core x86_64 CPU, no GPU"),
+        "hours": round(hours, 2),
+        "energy_kwh": report.get("energy_kwh"),
+        "co2_kg": report.get("emissions_kg_co2eq"),
+        "acoustic_steps": report.get("steps"),
+        "vocoder_steps": (vocoder_cfg.get("extra") or {}).get("global_step"),
+        "energy_note": (report.get("energy_note") or "")
+        + "; acoustic model only — the vocoder's training energy was not tracked",
+    }
+    evaluation = _json(Path(args.evaluation)) if args.evaluation else {}
+    voice = package_voice(
+        acoustic,
+        args.vocoder,
+        args.out,
+        name=card["name"],
+        version=str(card["version"]),
+        licence=card["licence"],
+        consent=card["consent"],
+        description=card.get("description", ""),
+        training_data=card["training_data"],
+        training=training,
+        reproduce={"recipe": card["recipe"], "config": card["config"], "commit": _commit()},
+        evaluation=evaluation,
+        languages=card.get("languages"),
+        overwrite=args.overwrite,
+    )
+    return Path(voice.path) if hasattr(voice, "path") else Path(args.out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m vocalsynth.voices.package", description=__doc__)
+    p.add_argument("--acoustic", required=True, help="exported acoustic model folder (with training_report.json)")
+    p.add_argument("--vocoder", required=True, help="exported vocoder folder, or 'world'")
+    p.add_argument("--card", required=True, help="YAML with name, version, licence, consent, training_data, ...")
+    p.add_argument("--evaluation", help="JSON of evaluation figures to put on the card")
+    p.add_argument("--out", required=True, help="voice folder to create")
+    p.add_argument("--overwrite", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        out = build(args)
+    except (InputError, OSError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"voice written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
