@@ -288,7 +288,7 @@ def test_conformance_of_a_voice_singing_the_written_pitch():
     synth = world_synth()
     r = synth.sing(SONG, key_shift=2)
     report = r.conformance
-    assert report.n_notes == 9 and report.method == "dio"
+    assert report.n_notes == 9 and report.method == "harvest"
     assert report.within_fraction >= 0.9 and report.unvoiced == []
     assert report.notes[0].target_midi == 62.0  # C4 + 2 semitones
     assert "% of 9 notes within 50 cents" in str(report) and "\n" not in str(report)

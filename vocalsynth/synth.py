@@ -246,7 +246,7 @@ class Synthesizer:
         trim_pre_roll: bool = False,
         split_rest: float | None = DEFAULT_SPLIT_REST,
         conformance: bool = True,
-        f0_method: str = "dio",
+        f0_method: str = "harvest",
         progress: Callable[[AudioChunk], None] | None = None,
     ) -> Rendering:
         """Sing ``score``: a file path, notation text (``"tempo=120 C4/4 la D4 la"``) or a `Score`.

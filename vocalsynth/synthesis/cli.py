@@ -51,7 +51,7 @@ def add_sing_arguments(p: argparse.ArgumentParser) -> None:
         "--split-rest", type=float, default=0.3, help="render phrase by phrase, cut at rests this long (s)"
     )
     o.add_argument(
-        "--f0-method", choices=["dio", "harvest"], default="dio", help="pitch tracker for the report"
+        "--f0-method", choices=["dio", "harvest"], default="harvest", help="pitch tracker for the report (dio: faster, octave errors on synthetic voices)"
     )
     o.add_argument("--no-conformance", action="store_true", help="skip the pitch/onset conformance report")
     o.add_argument("--report", help="also write the conformance report as JSON to this file")

@@ -45,7 +45,7 @@ class ConformanceReport:
 
     notes: list[NoteConformance] = field(default_factory=list)
     tolerance_cents: float = TOLERANCE_CENTS
-    method: str = "dio"
+    method: str = "harvest"
 
     @property
     def n_notes(self) -> int:
@@ -124,7 +124,7 @@ def measure(
     pre_roll: float,
     key_shift: float = 0.0,
     onsets: dict[int, float] | None = None,
-    method: str = "dio",
+    method: str = "harvest",
     tolerance_cents: float = TOLERANCE_CENTS,
 ) -> ConformanceReport:
     """Measure ``samples`` (mono, ``samples[round(pre_roll * sr)]`` at song time 0) against ``notes``
