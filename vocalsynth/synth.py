@@ -36,6 +36,7 @@ from vocalsynth.synthesis.conformance import measure
 from vocalsynth.synthesis.phrases import DEFAULT_SPLIT_REST, LRUCache, Phrase, split_phrases
 from vocalsynth.synthesis.rendering import Assembler, AudioChunk, PhraseRender, Rendering
 from vocalsynth.text import detect, phonemize_score
+from vocalsynth.text.crosslingual import map_to_voice
 from vocalsynth.text.sequence import PhonemeSequence
 from vocalsynth.voices import VoiceError, load_voice, resolve_voice
 from vocalsynth.voices.card import VoiceCard
@@ -148,6 +149,7 @@ class Synthesizer:
         cache_size: int = CACHE_PHRASES,
     ):
         self.acoustic = acoustic
+        self._known_phonemes = frozenset(getattr(acoustic, "phoneme_ids", ()))
         self.card = card
         self.name = name or (card.name if card else "unnamed")
         self.version = card.version if card else "unversioned"
@@ -469,7 +471,7 @@ class Synthesizer:
         if hit is not None:
             seq, frames, audio = hit
             return PhraseRender(phrase, seq, frames, audio, cached=True)
-        seq = phonemize_score(phrase.score)
+        seq = map_to_voice(phonemize_score(phrase.score), self._known_phonemes)
         frames = self.acoustic.infer(seq, controls, singer=job.singer)
         device = next(iter(job.vocoder.parameters()), torch.zeros(0)).device
         with torch.inference_mode():

@@ -313,8 +313,8 @@ class AcousticModel(nn.Module):
             k, p = unknown[0]
             more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
             raise ScoreError(
-                f"phoneme {p.symbol!r} is not in this voice's phoneme set{more}; it sings "
-                f"{', '.join(self.languages)}",
+                f"phoneme {p.symbol!r} is not in this voice's phoneme set{more}; its phonemes are "
+                f"{', '.join(sorted({s.split('/')[0] for s in self.phoneme_ids if '/' in s}))}",
                 source=seq.source,
                 where=f"phoneme {k}" + (f" (note {p.note_index})" if p.note_index is not None else ""),
             )
