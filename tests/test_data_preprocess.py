@@ -101,6 +101,18 @@ def test_features_and_frame_labels(prepped):
     assert pjs["note_pitch"][60] == 69 and pjs["note_pitch"][130] == 74
 
 
+def test_labels_are_written_for_a_person_to_inspect(prepped):
+    from vocalsynth.data.align_lab import read_lab
+
+    out, _ = prepped
+    z = load(out, "nnsvs", "song_01")
+    item = json.loads(str(z["item_json"]))
+    lab = out / "labels" / "nnsvs" / "song_01.lab"
+    rows = read_lab(lab)
+    assert [r[2] for r in rows] == [p["symbol"] for p in item["phonemes"]]
+    assert rows[1][0] == pytest.approx(item["phonemes"][1]["start"], abs=1e-6)
+
+
 def test_manifest(prepped):
     out, result = prepped
     manifest = json.loads((out / "manifest.json").read_text())

@@ -258,3 +258,29 @@ def test_voices_command_prints_cards_or_says_there_are_none(voice_dir, tmp_path,
     assert out.startswith("tiny 0.0.1") and "licence: CC0-1.0" in out and "checksums verified" in out
     code, out = run_voices(capsys, "--dir", voice_dir.parent, "--json")
     assert json.loads(out)[0]["card"]["name"] == "tiny"
+
+
+DEFAULT_VOICE = Path(__file__).resolve().parents[1] / "vocalsynth" / "voices" / "default"
+
+
+@pytest.mark.skipif(not (DEFAULT_VOICE / "voice.yaml").is_file(), reason="no bundled default voice")
+def test_bundled_default_voice_sings_a_labelled_wav(tmp_path):
+    import torch
+
+    from vocalsynth import Synthesizer
+    from vocalsynth.synthesis import read_label
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        synth = Synthesizer.from_pretrained("default")
+        audio = synth.sing("tempo=100 lang=ja E3/4 さ G3 く A3/2 ら")
+    finally:
+        torch.set_num_threads(threads)
+    assert audio.duration == pytest.approx(2.4 + audio.pre_roll, abs=0.02)
+    assert float(abs(audio.samples).max()) > 0.01  # it sings, not silence
+    out = audio.save(tmp_path / "sakura.wav")
+    label = read_label(out if out else tmp_path / "sakura.wav")
+    assert "AI-generated" in str(label)
+    card = synth.card
+    assert "CC BY-SA 4.0" in card.licence and card.training["energy_kwh"] is not None

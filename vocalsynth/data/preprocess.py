@@ -4,6 +4,7 @@ a skipped-items report and corpus statistics. Inputs are only read, never writte
 Layout of the output folder::
 
     cache.json                 format, AudioConfig and F0 method; a run with other settings is refused
+    labels/<corpus>/<id>.lab   phoneme timings as HTS mono labels, to inspect and correct
     items/<corpus>/<id>.npz    one per finished item, written atomically (temp file + rename): features
                                (mel, f0_hz, vuv, log_f0, energy, aperiodicity), int16 audio, frame labels
                                (ph_index, note_index, note_pitch, ph_dur) and the item/meta JSON
@@ -566,6 +567,19 @@ def _aligner_available() -> bool:
     return True
 
 
+def _write_labels(out: Path, item: CorpusItem) -> None:
+    """``out/labels/<corpus>/<id>.lab``: the phoneme timings the models train on, as HTS mono labels a
+    person can open (Audacity, Praat via conversion, any text editor), check and correct; `apply_lab`
+    in :mod:`vocalsynth.data.align_lab` reads a corrected file back."""
+    from vocalsynth.data.align_lab import format_lab
+
+    path = out / "labels" / item.corpus / f"{item.id}.lab"
+    text = format_lab(item, "hts")
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, lambda f: f.write(text), mode="w")
+
+
 def preprocess(
     pairs: Sequence[Source | tuple],
     out: Path,
@@ -814,6 +828,8 @@ def build_manifest(
         r = finished[(item.corpus, item.id)]
         meta, labelled = r["meta"], r["item"]
         song = corpus.song_of(item.id)
+        if labelled.get("phonemes"):
+            _write_labels(out, CorpusItem.from_dict(labelled))
         entries.append(
             {
                 "id": item.id,
