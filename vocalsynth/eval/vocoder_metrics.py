@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         import json
 
-        means = {_label(v): report.mean(v) for v in report.vocoders}
+        means = {v: report.mean(v) for v in report.vocoders}
         Path(args.json).write_text(json.dumps({"files": report.files, "vocoders": means}, indent=1) + "\n")
     if args.per_file:
         for v in report.vocoders:

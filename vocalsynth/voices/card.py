@@ -487,6 +487,7 @@ def package_voice(
         raise VoiceError("already exists; pass overwrite=True to replace it", source=str(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a voice folder is package data others read
     try:
         _copy_model_dir(Path(acoustic_dir), tmp / ACOUSTIC_DIR, "acoustic model")
         acoustic, audio = _audio_of(
