@@ -46,6 +46,7 @@ from vocalsynth.models.acoustic.pitch import (
     vibrato,
 )
 from vocalsynth.models.acoustic.variance import VariancePredictor, f0_features
+from vocalsynth.models.folder import read_model_config
 from vocalsynth.score.errors import ScoreError
 from vocalsynth.text.sequence import PhonemeSequence
 
@@ -483,17 +484,9 @@ class AcousticModel(nn.Module):
         config_file = folder / CONFIG_FILE
         if not config_file.is_file():
             raise AcousticModelError(f"not an acoustic model folder: no {CONFIG_FILE}", source=src)
-        try:
-            config = json.loads(config_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise AcousticModelError(f"unreadable {CONFIG_FILE}: {e}", source=src) from None
-        if not isinstance(config, dict) or config.get("format") != FORMAT:
-            raise AcousticModelError(f"{CONFIG_FILE} is not a {FORMAT} config", source=src)
-        if config.get("version") != FORMAT_VERSION:
-            raise AcousticModelError(
-                f"config version {config.get('version')!r}; this vocalsynth reads version {FORMAT_VERSION}",
-                source=src,
-            )
+        config = read_model_config(
+            config_file, source=src, fmt=FORMAT, version=FORMAT_VERSION, error=AcousticModelError
+        )
         saved_audio = AudioConfig.from_dict(config.get("audio_config", {}), source=f"{src}/{CONFIG_FILE}")
         if audio_config is not None:
             saved_audio.check_compatible(

@@ -15,6 +15,7 @@ from torch import nn
 
 from vocalsynth.audio.config import MEL_FIELDS, AudioConfig
 from vocalsynth.audio.errors import AudioError
+from vocalsynth.models.folder import read_model_config
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -129,17 +130,9 @@ class Vocoder(nn.Module):
         if config_file.name != CONFIG_FILE or not config_file.is_file():
             raise VocoderError(f"not a vocoder folder: no {CONFIG_FILE} found", source=src)
         folder = config_file.parent
-        try:
-            config = json.loads(config_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise VocoderError(f"unreadable {CONFIG_FILE}: {e}", source=src) from None
-        if not isinstance(config, dict) or config.get("format") != FORMAT:
-            raise VocoderError(f"{CONFIG_FILE} is not a {FORMAT} config", source=src)
-        if config.get("version") != FORMAT_VERSION:
-            raise VocoderError(
-                f"config version {config.get('version')!r}; this vocalsynth reads version {FORMAT_VERSION}",
-                source=src,
-            )
+        config = read_model_config(
+            config_file, source=src, fmt=FORMAT, version=FORMAT_VERSION, error=VocoderError
+        )
         klass = _resolve(str(config.get("kind")), src)
         if cls is not Vocoder and not issubclass(klass, cls):
             raise VocoderError(f"holds a {klass.kind!r} vocoder, not a {cls.kind!r} one", source=src)
