@@ -5,8 +5,9 @@ Names load on first use, so `from vocalsynth.audio import hz_to_midi` does not i
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vocalsynth._lazy import lazy_exports
 
 _EXPORTS = {
     "AudioConfig": "config",
@@ -66,14 +67,4 @@ if TYPE_CHECKING:
     from vocalsynth.audio.world import band_aperiodicity, extract_f0
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vocalsynth.audio' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"vocalsynth.audio.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -5,8 +5,9 @@ Names load on first use, so importing the package pulls in neither torch nor pyw
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vocalsynth._lazy import lazy_exports
 
 _EXPORTS = {
     "CorpusItem": "items",
@@ -52,14 +53,4 @@ if TYPE_CHECKING:
     from vocalsynth.data.stats import compute_stats
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vocalsynth.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"vocalsynth.data.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -7,8 +7,9 @@ Names load on first use, so ``from vocalsynth.synthesis import read_label`` does
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vocalsynth._lazy import lazy_exports
 
 _EXPORTS = {
     "Synthesizer": "vocalsynth.synth",
@@ -44,14 +45,4 @@ if TYPE_CHECKING:
     from vocalsynth.synthesis.rendering import AudioChunk, Rendering, SungPhoneme
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vocalsynth.synthesis' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vocalsynth._lazy import lazy_exports
 
 _EXPORTS = {
     "Vocoder": "base",
@@ -43,10 +44,4 @@ if TYPE_CHECKING:
     from vocalsynth.models.vocoder.world import WorldVocoder, world_resynthesis
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vocalsynth.models.vocoder' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"vocalsynth.models.vocoder.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
