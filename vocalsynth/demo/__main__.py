@@ -1,0 +1,7 @@
+"""``python -m vocalsynth.demo [--port P] [--host H] [--voice V]``."""
+
+import sys
+
+from vocalsynth.demo.app import main
+
+sys.exit(main())
