@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from vocalsynth.score.errors import ScoreError
 from vocalsynth.score.model import Note, TempoMap
 
 EPS = 1e-6
+MB = 1024 * 1024
+
+
+def check_size(data: bytes, limit: int, source: str, what: str) -> None:
+    """Refuse input over ``limit`` bytes before parsing it: each reader's limit bounds the memory it takes.
+
+    Parsed scores take tens of times their file size in memory (Python objects per note, tag or token),
+    so the limits are set per format (see the README's "Limits and safety").
+    """
+    if len(data) > limit:
+        raise ScoreError(
+            f"{what} of {len(data) / MB:.1f} MB is refused: the limit is {limit / MB:g} MB", source=source
+        )
 
 
 def fill_from_beats(notes: list[Note], tempo_map: TempoMap) -> list[Note]:

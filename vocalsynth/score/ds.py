@@ -35,10 +35,12 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from vocalsynth.score.build import fill_from_seconds
+from vocalsynth.score.build import MB, check_size, fill_from_seconds
 from vocalsynth.score.errors import ScoreError
 from vocalsynth.score.model import Note, Score, Tempo, TempoMap, TimeSignature, pitch_name
+from vocalsynth.score.validate import MAX_NOTES
 
+MAX_BYTES = 4 * MB  # JSON takes ~60x its size in memory once read; a whole song with f0_seq is ~0.3 MB
 REST_PHONEMES = frozenset({"SP", "AP"})
 META_KEY = "vocalsynth"  # our own key (tempo map, title...): DiffSinger ignores keys it doesn't know
 PHRASE_GAP = 0.5  # seconds: a longer rest ends a phrase, and the writer starts a new segment
@@ -61,6 +63,7 @@ def read(data: bytes, *, source: str, verse: int | None = None) -> Score:
 
     ``verse`` is ignored (a `.ds` file has one lyric line).
     """
+    check_size(data, MAX_BYTES, source, "a .ds file")
     doc = _parse_json(data, source)
     if isinstance(doc, dict):
         raw_segments = [doc]
@@ -78,6 +81,14 @@ def read(data: bytes, *, source: str, verse: int | None = None) -> Score:
             raise ScoreError(
                 f"a segment must be a JSON object, got {_json_type(seg)}", source=source, where=f"segment {i}"
             )
+    total = 0
+    for i, seg in enumerate(raw_segments):  # counted before any work is done per note
+        names = seg.get("note_seq")
+        total += (
+            len(names.split()) if isinstance(names, str) else len(names) if isinstance(names, list) else 0
+        )
+        if total > MAX_NOTES:
+            raise ScoreError(f"more than {MAX_NOTES} notes: refused", source=source, where=f"segment {i}")
     meta = _read_meta(raw_segments, source)
     segments = [_Segment.parse(seg, i, source) for i, seg in enumerate(raw_segments)]
 
@@ -477,6 +488,8 @@ def _parse_json(data: bytes, source: str):
         ) from e
     except RecursionError as e:
         raise ScoreError("not a .ds file: JSON nested too deeply", source=source) from e
+    except ValueError as e:  # e.g. an integer of more digits than Python converts (sys.int_info)
+        raise ScoreError(f"not a readable .ds file: {e}", source=source) from None
 
 
 def _json_type(value) -> str:

@@ -10,15 +10,16 @@ import math
 import re
 import struct
 import unicodedata
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 import mido
 from mido.midifiles.midifiles import read_track
 
-from vocalsynth.score.build import fill_from_beats
+from vocalsynth.score.build import MB, check_size, fill_from_beats
 from vocalsynth.score.errors import ScoreError
 from vocalsynth.score.model import Note, Part, Score, Tempo, TempoMap, TimeSignature
+from vocalsynth.score.validate import MAX_NOTES
 
 DRUM_CHANNEL = 9  # "channel 10" in the General MIDI numbering users see: percussion, never sung
 MIN_TEMPO_US = 30_000  # microseconds a quarter note: faster than 2000 bpm is a broken file, not music
@@ -28,6 +29,17 @@ LYRIC_BEFORE_BEATS = 1 / 32  # ... or, failing that, starting this little earlie
 LYRIC_FALLBACK_BEATS = (1 / 4, 1 / 2)  # wider window (before, after) for badly aligned karaoke
 CONTINUATION_LYRICS = {"+", "-"}  # editors that write an extender as a lyric of its own
 WRITE_TICKS_PER_BEAT = 480
+# Bounds on what one file may ask of the reader (each parsed event takes ~100x its bytes in memory, and
+# matching lyric tracks to note tracks costs streams x parts): real songs stay far below them.
+MAX_BYTES = 2 * MB
+MAX_TRACKS = 1024
+MAX_PARTS = 256  # tracks (channels, in format 0) that hold notes
+MAX_LYRIC_STREAMS = 16  # tracks that carry lyric events
+MATCH_SAMPLE = 512  # lyric events of a stream used to judge which part it belongs to
+# the events the reader uses; controllers, pitch bends, sysex... are dropped as soon as a track is parsed
+_KEPT = frozenset(
+    {"note_on", "note_off", "lyrics", "text", "set_tempo", "time_signature", "key_signature", "track_name"}
+)
 
 _LANGUAGE_CODES = {
     "ENG": "en",
@@ -59,6 +71,7 @@ class _Track:
     index: int
     events: list[tuple[int, mido.Message | mido.MetaMessage]]
     name: bytes = b""
+    end: int = 0  # the tick of the track's last event (notes never switched off end here)
 
 
 @dataclass
@@ -98,8 +111,12 @@ def read(data: bytes, *, source: str, verse: int | None = None) -> Score:
         raise ScoreError(
             f"a MIDI file carries one line of lyrics; verse {verse} does not exist", source=source
         )
+    check_size(data, MAX_BYTES, source, "a MIDI file")
     fmt, tpb, chunks = _split_chunks(_unwrap_riff(data, source), source)
     tracks = [_parse_track(k, pos, chunk, source) for k, (pos, chunk) in enumerate(chunks)]
+    n_notes = sum(msg.type == "note_on" for tr in tracks for _, msg in tr.events)
+    if n_notes > MAX_NOTES:
+        raise ScoreError(f"{n_notes} note-on events: more than the limit of {MAX_NOTES}", source=source)
 
     tempos, time_sigs, key = _conductor(tracks, tpb, source)
     headers, streams = _lyric_streams(tracks, source)
@@ -108,7 +125,7 @@ def read(data: bytes, *, source: str, verse: int | None = None) -> Score:
     name_raws = [t.name for t in tracks] + [v for k, v in headers if k == "T"]
     name_encoding = _detect_encoding(name_raws, default=lyric_encoding)
 
-    parts = _note_parts(tracks, fmt, name_encoding)
+    parts = _note_parts(tracks, fmt, name_encoding, source)
     if not parts:
         raise ScoreError(
             "no notes: no track has a note to sing (drums on channel 10 are not sung)", source=source
@@ -176,6 +193,8 @@ def _split_chunks(data: bytes, source: str) -> tuple[int, int, list[tuple[int, b
         )
     if fmt not in (0, 1):
         raise ScoreError(f"broken MIDI header: unknown format {fmt}", source=source)
+    if ntracks > MAX_TRACKS:
+        raise ScoreError(f"the header announces {ntracks} tracks; the limit is {MAX_TRACKS}", source=source)
     chunks: list[tuple[int, bytes]] = []
     pos = 8 + header_len
     while len(chunks) < ntracks:
@@ -221,10 +240,11 @@ def _parse_track(index: int, offset: int, chunk: bytes, source: str) -> _Track:
     name = b""
     for msg in messages:
         tick += msg.time
-        events.append((tick, msg))
+        if msg.type in _KEPT:
+            events.append((tick, msg))
         if msg.type == "track_name" and not name:
             name = _raw(msg.name)
-    return _Track(index, events, name)
+    return _Track(index, events, name, tick)
 
 
 def _raw(text: str) -> bytes:
@@ -300,6 +320,10 @@ def _lyric_streams(
                 else:
                     texts[tr.index].append((tick, raw))
     lyrics = {k: v for k, v in lyrics.items() if any(raw.strip() for _, raw in v)}
+    if len(lyrics) > MAX_LYRIC_STREAMS:
+        raise ScoreError(
+            f"{len(lyrics)} tracks carry lyric events; the limit is {MAX_LYRIC_STREAMS}", source=source
+        )
     if lyrics:
         return headers, lyrics
     if not texts:
@@ -316,11 +340,11 @@ def _lyric_streams(
     return headers, {}
 
 
-def _note_parts(tracks: list[_Track], fmt: int, encoding: str) -> list[_PartData]:
+def _note_parts(tracks: list[_Track], fmt: int, encoding: str, source: str) -> list[_PartData]:
     """Pair note-ons with note-offs per (track, channel); one part per group that has notes, drums left out."""
     parts: list[_PartData] = []
     for tr in tracks:
-        by_channel = _pair_notes(tr.events)
+        by_channel = _pair_notes(tr.events, tr.end)
         name = _decode(tr.name, encoding).strip() if tr.name else ""
         channels = sorted(ch for ch, notes in by_channel.items() if notes)
         for ch in channels:
@@ -328,17 +352,24 @@ def _note_parts(tracks: list[_Track], fmt: int, encoding: str) -> list[_PartData
                 part_name = name or (f"track {tr.index}" if fmt == 1 else f"channel {ch + 1}")
             else:
                 part_name = f"{name} (channel {ch + 1})" if name else f"channel {ch + 1}"
+            if len(parts) == MAX_PARTS:
+                raise ScoreError(
+                    f"more than {MAX_PARTS} tracks (or channels) hold notes; the limit is {MAX_PARTS}",
+                    source=source,
+                )
             parts.append(
                 _PartData(part_name, tr.index, sorted(by_channel[ch], key=lambda n: (n.start, -n.pitch)))
             )
     return parts
 
 
-def _pair_notes(events: list[tuple[int, mido.Message | mido.MetaMessage]]) -> dict[int, list[_RawNote]]:
-    """channel -> notes; a note-on with velocity 0 is a note-off, a note never switched off ends with the track."""
+def _pair_notes(
+    events: list[tuple[int, mido.Message | mido.MetaMessage]], last_tick: int
+) -> dict[int, list[_RawNote]]:
+    """channel -> notes; a note-on with velocity 0 is a note-off, a note never switched off ends with the
+    track (at ``last_tick``)."""
     by_channel: dict[int, list[_RawNote]] = defaultdict(list)
-    sounding: dict[tuple[int, int], list[int]] = defaultdict(list)
-    last_tick = events[-1][0] if events else 0
+    sounding: dict[tuple[int, int], deque[int]] = defaultdict(deque)
     ends = [
         (tick, msg.channel, msg.note, msg.type == "note_on" and msg.velocity > 0)
         for tick, msg in events
@@ -349,7 +380,7 @@ def _pair_notes(events: list[tuple[int, mido.Message | mido.MetaMessage]]) -> di
         if is_on:
             starts.append(tick)
         elif starts:
-            start = starts.pop(0)  # first on, first off
+            start = starts.popleft()  # first on, first off
             if tick > start:
                 by_channel[channel].append(_RawNote(start, tick, pitch))
     for (channel, pitch), starts in sounding.items():
@@ -450,7 +481,10 @@ def _attach_lyrics(parts: list[_PartData], streams: dict[int, list[_Syllable]], 
         for window in ((LYRIC_BEFORE_BEATS, LYRIC_AFTER_BEATS), LYRIC_FALLBACK_BEATS):
             for i, p in enumerate(parts):
                 onsets = [n.start for n in p.raw]
-                score, matches = _match_score(syls, onsets, tpb, own=p.track == track, window=window)
+                # judged on the stream's first lyrics, so the work stays bounded (streams x parts)
+                score, matches = _match_score(
+                    syls[:MATCH_SAMPLE], onsets, tpb, own=p.track == track, window=window
+                )
                 if score > best_score:
                     best, best_score, best_matches = i, score, matches
             if best is not None:

@@ -18,13 +18,20 @@ from fractions import Fraction
 from xml.etree import ElementTree as ET
 from xml.parsers.expat import ErrorString
 
-from vocalsynth.score.build import fill_from_beats
+from vocalsynth.score.build import MB, check_size, fill_from_beats
 from vocalsynth.score.errors import ScoreError
 from vocalsynth.score.model import Note, Part, Score, Tempo, TempoMap, TimeSignature
+from vocalsynth.score.validate import MAX_NOTES
 
-__all__ = ["read", "dumps", "MAX_MEMBER_BYTES"]
+__all__ = ["read", "dumps", "MAX_BYTES", "MAX_MEMBER_BYTES"]
 
-MAX_MEMBER_BYTES = 50 * 1024 * 1024  # a larger member of an .mxl zip is refused (zip bombs)
+# A MusicXML document takes ~15-60x its size in memory once parsed: larger files are refused.
+MAX_BYTES = 8 * MB
+MAX_MEMBER_BYTES = MAX_BYTES  # a larger member of an .mxl zip is refused (zip bombs)
+# Positions are exact fractions of a quarter note. A file whose <divisions> change to ever new primes would
+# make their denominators (and the time to add them) grow without end, so a length off this grid is
+# rounded onto it: 1/691891200 of a quarter note, which holds every usual <divisions> (up to 10080, 1024) exactly.
+GRID = 2**10 * 3**3 * 5**2 * 7 * 11 * 13
 DEFAULT_BPM = 120.0
 TICKS_PER_QUARTER = 480  # the writer's finest grid at ordinary tempos (UST/MIDI use the same)
 
@@ -71,6 +78,7 @@ def read(data: bytes, *, source: str, verse: int | None = None) -> Score:
     ``verse`` picks the lyric number to sing; by default each note sings the lowest-numbered
     lyric it has. Every fault is a `ScoreError` naming ``source`` and the place.
     """
+    check_size(data, MAX_BYTES, source, "a MusicXML file")
     if data[:2] == b"PK":
         data = _unzip_root(data, source)
     root = _parse_xml(data, source, what="MusicXML")
@@ -187,7 +195,7 @@ def _unzip_root(data: bytes, source: str) -> bytes:
 
 def _zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, source: str) -> bytes:
     too_big = ScoreError(
-        f"{info.filename!r} in the .mxl archive unpacks to more than {MAX_MEMBER_BYTES // 2**20} MB; refused",
+        f"{info.filename[:80]!r} in the .mxl archive unpacks to more than {MAX_MEMBER_BYTES / MB:g} MB; refused",
         source=source,
     )
     if info.file_size > MAX_MEMBER_BYTES:
@@ -212,6 +220,8 @@ def _parse_xml(data: bytes, source: str, *, what: str) -> ET.Element:
         raise ScoreError(f"the {what} document declares XML entities (<!ENTITY>); refused", source=source)
     try:
         return ET.fromstring(data)
+    except LookupError as e:  # <?xml encoding="..."?> names an encoding Python does not know
+        raise ScoreError(f"the {what} document declares an unknown encoding ({e})", source=source) from None
     except ET.ParseError as e:
         line, col = getattr(e, "position", (0, 0))
         reason = ErrorString(e.code) if isinstance(getattr(e, "code", None), int) else str(e)
@@ -257,6 +267,7 @@ class _Marks:
         self.langs: Counter[str] = Counter()
         self.kana = 0  # lyric characters that are kana, and all lyric letters
         self.letters = 0
+        self.notes = 0  # <note> elements read so far, in every part
 
     def add_tempo(self, beat: Fraction, bpm: float, rank: tuple[int, int]) -> None:
         # at one beat the first part's <sound tempo> wins over a <metronome> (display text)
@@ -295,6 +306,11 @@ def _decimal(text: str | None) -> Fraction | None:
     return Fraction(t)
 
 
+def _on_grid(x: Fraction) -> Fraction:
+    """``x`` itself when it lies on the `GRID`, else the nearest point of it."""
+    return x if GRID % x.denominator == 0 else Fraction(round(x * GRID), GRID)
+
+
 def _span(el: ET.Element, divisions: Fraction | None, what: str, source: str, where: str) -> Fraction:
     """The `<duration>` of a note, `<backup>` or `<forward>`, in quarter notes."""
     if divisions is None:
@@ -306,7 +322,7 @@ def _span(el: ET.Element, divisions: Fraction | None, what: str, source: str, wh
         raise ScoreError(
             f"{what} has {problem}; expected a number of divisions >= 0", source=source, where=where
         )
-    return d / divisions
+    return _on_grid(d / divisions)
 
 
 def _read_part(
@@ -355,6 +371,13 @@ def _read_part(
             elif tag == "note":
                 k += 1
                 where = f"{mwhere}, note {k}"
+                marks.notes += 1
+                if marks.notes > MAX_NOTES:
+                    raise ScoreError(
+                        f"more than {MAX_NOTES} notes (all parts together): refused",
+                        source=source,
+                        where=where,
+                    )
                 if el.find("grace") is not None:
                     continue  # grace notes take no time of their own; the frontend sings the main notes
                 pitch = _pitch(el, source, where)
@@ -475,7 +498,7 @@ def _tempo_marks(
 ) -> None:
     offset = _decimal(el.findtext("offset")) if _local(el.tag) == "direction" else None
     if offset is not None and divisions:
-        at = max(Fraction(0), at + offset / divisions)
+        at = max(Fraction(0), at + _on_grid(offset / divisions))
     sounds = [el] if _local(el.tag) == "sound" else el.findall("sound")
     for s in sounds:
         bpm = _decimal(s.get("tempo"))

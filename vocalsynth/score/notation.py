@@ -16,10 +16,12 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from vocalsynth.score.build import fill_from_beats
+from vocalsynth.score.build import MB, check_size, fill_from_beats
 from vocalsynth.score.errors import ScoreError
 from vocalsynth.score.model import Note, Score, Tempo, TempoMap, TimeSignature, pitch_name
+from vocalsynth.score.validate import MAX_NOTES
 
+MAX_BYTES = 1 * MB  # typed text: a song of an hour is ~100 KB; parsed, a token takes ~200x its bytes
 DIRECTIVES = ("tempo", "time", "key", "lang", "title")
 LANGUAGES = ("en", "ja", "zh")
 LANGUAGE_HINTS = {"jp": "ja", "cn": "zh", "zh-cn": "zh", "eng": "en", "jpn": "ja", "chi": "zh", "zho": "zh"}
@@ -141,8 +143,9 @@ class _Reader:
         self.open: _Pending | None = None  # the note whose lyric slot is open
         self.tied_slot = False  # the open slot belongs to a tie continuation: only '_' may follow
         self.tie_from: _Pending | None = None
-        self.tempos: list[tuple[Fraction, float]] = []
-        self.times: list[tuple[Fraction, int, int, _Token]] = []
+        # position -> bpm, and position -> (numerator, denominator, token); a later mark at one place wins
+        self.tempos: dict[Fraction, float] = {}
+        self.times: dict[Fraction, tuple[int, int, _Token]] = {}
         self.bars: list[tuple[Fraction, _Token]] = []
         self.key: str | None = None
         self.title: str | None = None
@@ -239,6 +242,8 @@ class _Reader:
             language=self.current_language,
             where=f"line {tok.line}, token {tok.index} {tok.text!r}",
         )
+        if len(self.notes) == MAX_NOTES:
+            raise self.error(tok, f"more than {MAX_NOTES} notes: refused")
         pending = _Pending(note, tok, len(self.notes), self.pos, length, tie=tie)
         self.notes.append(pending)
         self.pos += length
@@ -380,16 +385,14 @@ class _Reader:
                 ) from None
             if not math.isfinite(bpm) or bpm <= 0:
                 raise self.error(tok, f"tempo must be > 0, got {value}")
-            self.tempos = [t for t in self.tempos if t[0] != self.pos]
-            self.tempos.append((self.pos, bpm))
+            self.tempos[self.pos] = bpm
         elif key == "time":
             m = _TIME.fullmatch(value)
             if not m or not 1 <= int(m.group(1)) <= 64 or int(m.group(2)) not in DENOMINATORS:
                 raise self.error(
                     tok, "time signature must look like time=4/4 (1-64 over 1, 2, 4, 8, 16 or 32)"
                 )
-            self.times = [t for t in self.times if t[0] != self.pos]
-            self.times.append((self.pos, int(m.group(1)), int(m.group(2)), tok))
+            self.times[self.pos] = (int(m.group(1)), int(m.group(2)), tok)
         elif key == "key":
             if not _KEY.fullmatch(value):
                 raise self.error(tok, 'key must look like key=G, key=Bb, key=F#m or key="E minor"')
@@ -414,10 +417,10 @@ class _Reader:
             p.note.start_beat = float(p.start)
             p.note.duration_beats = float(p.length)
             notes.append(p.note)
-        tempos = [Tempo(float(b), bpm) for b, bpm in sorted(self.tempos)]
+        tempos = [Tempo(float(b), bpm) for b, bpm in sorted(self.tempos.items())]
         if not tempos or tempos[0].beat > 0:
             tempos.insert(0, Tempo(0.0, DEFAULT_TEMPO))
-        times = [TimeSignature(float(b), n, d) for b, n, d, _ in sorted(self.times, key=lambda t: t[0])]
+        times = [TimeSignature(float(b), n, d) for b, (n, d, _) in sorted(self.times.items())]
         if not times or times[0].beat > 0:
             times.insert(0, TimeSignature(0.0))
         return Score(
@@ -434,22 +437,19 @@ class _Reader:
         """With bar lines, every bar must be as long as its time signature (the first may be a pickup)."""
         if not self.bars:
             return
-        times = sorted(self.times, key=lambda t: t[0])
+        times = sorted(self.times.items())
         bar_starts = {Fraction(0)} | {b for b, _ in self.bars}
-        for beat, _, _, tok in times:
+        for beat, (_, _, tok) in times:
             if beat not in bar_starts:
                 raise self.error(tok, "a time signature must come at the start of a bar (right after |)")
 
-        def metre(beat: Fraction) -> tuple[int, int]:
-            n, d = 4, 4
-            for b, tn, td, _ in times:
-                if b <= beat:
-                    n, d = tn, td
-            return n, d
-
         start = Fraction(0)
+        n, d = 4, 4
+        k = 0  # the next time signature to take effect (bars come in order, so one pass over both)
         for number, (end, tok) in enumerate(self.bars, start=1):
-            n, d = metre(start)
+            while k < len(times) and times[k][0] <= start:
+                n, d = times[k][1][:2]
+                k += 1
             need = Fraction(4 * n, d)
             have = end - start
             if end == start:
@@ -492,6 +492,7 @@ def _split_colon(tok: _Token) -> tuple[str | None, list[tuple[str, bool]] | None
 
 def read(data: bytes, *, source: str, verse: int | None = None) -> Score:
     """Parse notation text into a `Score` (``verse`` is ignored: the notation has one lyric line)."""
+    check_size(data, MAX_BYTES, source, "notation text")
     text = _decode(data, source)
     reader = _Reader(source)
     for tok in _tokenize(text, source):

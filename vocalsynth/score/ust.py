@@ -11,11 +11,15 @@ import codecs
 import math
 import re
 
-from vocalsynth.score.build import fill_from_beats
+from vocalsynth.score.build import MB, check_size, fill_from_beats
 from vocalsynth.score.errors import ScoreError
 from vocalsynth.score.model import Note, Part, Score, Tempo
+from vocalsynth.score.validate import MAX_NOTES
 
 TICKS_PER_BEAT = 480
+MAX_BYTES = 4 * MB  # a UST takes ~30x its size in memory once read; a long song with pitch data is ~0.5 MB
+# Charset= may name only a text encoding; these decode arbitrary bytes into something no UST holds
+_ODD_CODECS = {"undefined", "punycode", "idna", "unicode-escape", "raw-unicode-escape", "utf-7"}
 MAX_TICKS = 10**9  # ~ 20 days at 120 bpm: anything longer is a broken file, not a song
 # Plugin scratch sections (UTAU hands plugins the notes around the selection in these); not part of the song.
 SKIPPED_SECTIONS = {"PREV", "NEXT", "INSERT", "DELETE"}
@@ -32,6 +36,7 @@ _SYMBOL_SUFFIX = "↑↓→←↗↘↙↖♪☆★○●◎"
 
 def read(data: bytes, *, source: str, verse: int | None = None) -> Score:
     """Parse a UST file into a `Score` with one part (UST holds one track). ``verse`` is ignored."""
+    check_size(data, MAX_BYTES, source, "a UST file")
     text = _decode(data, source)
     sections = _sections(text, source)
     title: str | None = None
@@ -57,6 +62,8 @@ def read(data: bytes, *, source: str, verse: int | None = None) -> Score:
                 "such as [#0000], and [#TRACKEND]",
                 source=source,
             )
+        if len(notes) == MAX_NOTES:
+            raise ScoreError(f"more than {MAX_NOTES} note sections: refused", source=source, where=where)
         fields = {key: (value, n) for n, key, value in _pairs(lines, where, source, strict=True)}
         length = _length(fields.get("Length"), where, source)
         note = _note(fields, tick, length, where, source)
@@ -87,16 +94,20 @@ def _decode(data: bytes, source: str) -> str:
     declared = _declared_charset(body)
     if declared is not None:
         try:
-            codec = codecs.lookup(declared).name
+            info = codecs.lookup(declared)
         except LookupError:
-            raise ScoreError(f"unknown Charset={declared}", source=source) from None
+            raise ScoreError(f"unknown Charset={declared[:40]}", source=source) from None
+        if not getattr(info, "_is_text_encoding", True) or info.name in _ODD_CODECS:
+            raise ScoreError(f"Charset={declared[:40]} is not a text encoding a UST can be in", source=source)
+        codec = info.name
         if codec in ("shift_jis", "shift_jis_2004", "shift_jisx0213"):
             codec = "cp932"  # UTAU is a Windows program: "Shift_JIS" means Microsoft's cp932
         try:
             return body.decode(codec)
-        except UnicodeDecodeError as e:
+        except UnicodeError as e:
+            at = f"byte offset {e.start + bom}" if isinstance(e, UnicodeDecodeError) else "some byte"
             raise ScoreError(
-                f"the file says Charset={declared} but byte offset {e.start + bom} is not valid {declared}",
+                f"the file says Charset={declared[:40]} but {at} is not valid {declared[:40]}",
                 source=source,
             ) from None
     try:

@@ -12,13 +12,15 @@ from typing import Any
 
 import yaml
 
-from vocalsynth.score.build import fill_from_beats
+from vocalsynth.score.build import MB, check_size, fill_from_beats
 from vocalsynth.score.errors import ScoreError
 from vocalsynth.score.model import Note, Part, Score, Tempo, TimeSignature
+from vocalsynth.score.validate import MAX_NOTES
 
 RESOLUTION = 480
 USTX_VERSION = "0.6"
-MAX_NOTES = 200_000
+# YAML takes ~100x its size in memory while it is read; OpenUtau projects of whole songs are well under 1 MB
+MAX_BYTES = 4 * MB
 MAX_TICKS = 2**31 - 1  # OpenUtau keeps ticks in a C# int
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -72,6 +74,7 @@ _Dumper.add_representer(_Quoted, lambda d, s: d.represent_scalar(_STR, str(s), s
 
 def read(data: bytes, *, source: str, verse: int | None = None) -> Score:
     """Parse a USTX project into a `Score` with one `Part` per track (``verse`` is ignored)."""
+    check_size(data, MAX_BYTES, source, "a USTX file")
     doc = _load_yaml(data, source)
     if not isinstance(doc, dict) or not ("voice_parts" in doc or "ustx_version" in doc):
         raise ScoreError("not an OpenUtau project: no ustx_version or voice_parts", source=source)
@@ -133,6 +136,8 @@ def _load_yaml(data: bytes, source: str) -> Any:
         ) from None
     if "\x00" in text:
         raise ScoreError("binary data (a NUL character), not a USTX text file", source=source)
+    if "&" in text and "*" in text:
+        _refuse_aliases(text, source)
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader subclass
     except yaml.MarkedYAMLError as e:
@@ -143,6 +148,24 @@ def _load_yaml(data: bytes, source: str) -> Any:
         raise ScoreError(f"not valid YAML: {e}", source=source) from None
     except RecursionError:
         raise ScoreError("not a readable USTX file: nested too deeply", source=source) from None
+    except ValueError as e:  # e.g. an integer of more digits than Python converts (sys.int_info)
+        raise ScoreError(f"not a readable USTX file: {e}", source=source) from None
+
+
+def _refuse_aliases(text: str, source: str) -> None:
+    """Refuse YAML aliases (``*name``): OpenUtau never writes them, and a few lines of them can stand for
+    billions of values (the "billion laughs"), which printing or walking the document would expand."""
+    try:
+        for event in yaml.parse(text, Loader=_BaseLoader):
+            if isinstance(event, yaml.AliasEvent):
+                mark = event.start_mark
+                raise ScoreError(
+                    f"YAML alias *{str(event.anchor)[:40]} at line {mark.line + 1}: aliases are refused "
+                    "(OpenUtau never writes them, and they can make a small file expand without end)",
+                    source=source,
+                )
+    except yaml.YAMLError:
+        return  # not valid YAML: yaml.load reports it with its place
 
 
 def _num(value: Any, what: str, source: str, where: str | None = None, *, positive: bool = False) -> float:
