@@ -20,6 +20,7 @@ import math
 import os
 import re
 import shutil
+import struct
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 DEFAULT_PHONEME_SET = "vocalsynth/1 (docs/phonemes.md)"
 MAX_CARD_BYTES = 1024 * 1024
+MAX_CONFIG_BYTES = 1024 * 1024  # a model folder's config.json
+MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024  # the safetensors library's own limit on the JSON header
 
 # Files a card may list. Weights are safetensors only: the pickle formats below can run code when loaded.
 ALLOWED_SUFFIXES = frozenset({".safetensors", ".json", ".yaml", ".yml", ".txt", ".md"})
@@ -71,6 +74,22 @@ REPRODUCE_FIELDS = ("recipe", "config", "commit")
 class VoiceError(InputError):
     """A voice folder that can't be used: a card field missing or absurd, a file missing, outside the folder,
     altered (checksum) or a pickle, or an acoustic model and vocoder made for different audio."""
+
+
+class _CardLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases (``*name``): a few lines of them can stand for billions of values
+    (the "billion laughs"), which printing the card would expand. No card written by vocalsynth has one."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"found the alias *{event.anchor}: aliases are refused in a voice card",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -292,12 +311,19 @@ def read_card(folder: str | os.PathLike) -> VoiceCard:
         raise VoiceError("not a voice folder (no such directory)", source=str(folder))
     if not card_path.is_file():
         raise VoiceError(f"not a voice folder: no {CARD_FILE}", source=str(folder))
+    root = folder.resolve()
+    if card_path.resolve().parent != root:
+        raise VoiceError(
+            f"refused: {CARD_FILE} is a link to {card_path.resolve()}, outside the folder", source=src
+        )
     if card_path.stat().st_size > MAX_CARD_BYTES:
         raise VoiceError(f"the card is larger than {MAX_CARD_BYTES // 1024} KB", source=src)
     try:
-        data = yaml.safe_load(card_path.read_text(encoding="utf-8"))
+        data = yaml.load(card_path.read_text(encoding="utf-8"), Loader=_CardLoader)  # noqa: S506 - a SafeLoader
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise VoiceError(f"unreadable YAML: {e}", source=src) from None
+    except (ValueError, RecursionError) as e:  # an integer of thousands of digits, nesting thousands deep
+        raise VoiceError(f"unreadable YAML: {type(e).__name__}: {str(e)[:200]}", source=src) from None
     return VoiceCard.from_dict(data, source=src)
 
 
@@ -339,11 +365,53 @@ def _inside(folder: Path, rel: str, src: str) -> Path:
     return folder / pure
 
 
+def check_safetensors(path: Path, what: str, src: str) -> None:
+    """Refuse a weight file that is not safetensors (e.g. a pickle renamed ``.safetensors``) from its header
+    alone, before any library reads it: 8 bytes of header length, a JSON header of tensors whose data lies
+    inside the file."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise VoiceError(f"{what} is not a safetensors file: only {len(head)} bytes", source=src)
+        if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+            kind = "a torch.save zip archive" if head.startswith(b"PK") else "a Python pickle"
+            raise VoiceError(
+                f"refused: {what} is {kind}, not safetensors; pickles can run code when loaded",
+                source=src,
+            )
+        (n,) = struct.unpack("<Q", head)
+        if n > MAX_SAFETENSORS_HEADER or 8 + n > size:
+            raise VoiceError(
+                f"{what} is not a safetensors file: its header claims {n} bytes, the file has {size}",
+                source=src,
+            )
+        try:
+            header = json.loads(f.read(n).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            header = None
+    if not isinstance(header, dict):
+        raise VoiceError(f"{what} is not a safetensors file: its header is not a JSON object", source=src)
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = spec.get("data_offsets") if isinstance(spec, dict) else None
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= size - 8 - n
+        ):
+            raise VoiceError(f"{what} is damaged: tensor {name[:60]!r} lies outside the file", source=src)
+
+
 def _audio_of(path: Path, what: str, src: str) -> tuple[dict[str, Any], AudioConfig]:
+    if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
+        raise VoiceError(f"{what} is larger than {MAX_CONFIG_BYTES // 1024} KB", source=src)
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise VoiceError(f"{what} is unreadable: {e}", source=src) from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:  # ValueError: JSON or digits
+        raise VoiceError(f"{what} is unreadable: {type(e).__name__}: {str(e)[:200]}", source=src) from None
     if not isinstance(config, dict):
         raise VoiceError(f"{what} is not a JSON object", source=src)
     try:
@@ -357,7 +425,8 @@ def load_voice(folder: str | os.PathLike, *, verify: bool = True) -> Voice:
 
     The card's fields must be present and sane; every file it lists must exist inside the folder (a path
     that escapes it is refused), be a safetensors/JSON/text file (pickles such as ``.ckpt``/``.pt``/``.bin``
-    are refused) and, with ``verify``, match its sha256 (a mismatch names the file and both hashes). The
+    are refused, and so is a ``.safetensors`` file whose header shows it is not one: `check_safetensors`)
+    and, with ``verify``, match its sha256 (a mismatch names the file and both hashes). The
     files the loaders read must all be listed. The acoustic model's AudioConfig must equal the vocoder's
     and the card's (the error names both values). Raises `VoiceError`.
     """
@@ -390,6 +459,8 @@ def load_voice(folder: str | os.PathLike, *, verify: bool = True) -> Voice:
                     source=src,
                     where=rel,
                 )
+        if suffix == ".safetensors":
+            check_safetensors(path, rel, src)
     listed = {str(PurePosixPath(rel)) for rel in card.files}
     needed = [
         f"{ACOUSTIC_DIR}/{CONFIG_FILE}",
