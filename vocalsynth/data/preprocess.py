@@ -9,8 +9,14 @@ Layout of the output folder::
                                (mel, f0_hz, vuv, log_f0, energy, aperiodicity), int16 audio, frame labels
                                (ph_index, note_index, note_pitch, ph_dur) and the item/meta JSON
     manifest.json              kept items (split, corpus, licence, language, singer, seconds, alignment), tables
-    skipped.json               items left out and why (corrupt, silent, clipped, too short, ...), warnings
+    skipped.json               items left out and why, warnings (channels mixed down, alignment notes)
     stats.json, stats.md, pitch_histogram.png
+
+An item is left out, with its reason, when its audio is missing, empty, corrupt (undecodable, NaN samples),
+longer than `Checks.max_seconds` by its header (read before the samples), recorded at too low a sample rate,
+too short, silent, clipped, made of channels that hold different signals (or cancel when mixed), or
+mislabelled: labels that run past the audio, or notes the singing does not follow. The input folders are
+never written to: ``--out`` inside one of them is refused.
 
 A finished item is never recomputed while its labels and audio file size stay the same; items left unaligned
 are aligned from their cached features once the aligner (:mod:`vocalsynth.data.align`) is available.
@@ -38,13 +44,18 @@ import numpy as np
 from vocalsynth.audio.config import AudioConfig
 from vocalsynth.audio.errors import AudioError
 from vocalsynth.data.corpora import (
+    CHANNELS_DIFFER,
     CLIPPED,
     CORRUPT,
     DUPLICATE,
+    EMPTY,
     FAILED,
     LENGTH_MISMATCH,
+    LOW_RATE,
+    MISLABELLED,
     MISSING_AUDIO,
     SILENT,
+    TOO_LONG,
     TOO_SHORT,
     Corpus,
     CorpusError,
@@ -75,6 +86,12 @@ class Checks:
     max_clipped_fraction: float = 0.001  # more samples than this at full scale: clipped
     length_tolerance: float = 0.1  # seconds (+1 % of the length) labels may run past the audio
     max_unlabelled_tail: float = 1.0  # seconds (+10 %) hand labels may stop short of the audio's end
+    max_seconds: float = 1800.0  # longer by its header (read first: a forged one can claim days): refused
+    min_rate_fraction: float = 0.75  # below this share of the model's rate, audio lacks its top band
+    min_channel_correlation: float = 0.5  # a channel this unlike the loudest one holds another signal
+    pitch_tolerance_cents: float = 300.0  # a voiced frame this close to its labelled note follows it
+    min_pitch_agreement: float = 0.5  # fewer voiced frames than this share following their notes: mislabelled
+    min_judged_frames: int = 50  # voiced frames inside notes needed to judge the labels at all
 
 
 @dataclass
@@ -282,6 +299,86 @@ def _clipped_fraction(path: Path, level: float) -> float:
     return clipped / total if total else 0.0
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def _header_problem(path: Path, config: AudioConfig, checks: Checks) -> tuple[str, str] | None:
+    """What the file's header alone rules out (empty, too long, too low a rate), before any sample is read."""
+    import soundfile as sf
+
+    if path.stat().st_size == 0:
+        return EMPTY, "the file is empty (0 bytes)"
+    try:
+        info = sf.info(str(path))
+    except Exception:  # not audio at all: load_audio says what is wrong with it
+        return None
+    if info.frames <= 0 or info.samplerate <= 0:
+        return EMPTY, "the file holds no samples"
+    seconds = info.frames / info.samplerate
+    if seconds > checks.max_seconds:
+        return TOO_LONG, (
+            f"{_duration(seconds)} long by its header; the limit is {_duration(checks.max_seconds)} "
+            "(split long recordings into songs or phrases)"
+        )
+    lowest = checks.min_rate_fraction * config.sample_rate
+    if info.samplerate < lowest:
+        return LOW_RATE, (
+            f"recorded at {info.samplerate} Hz: resampled to the model's {config.sample_rate} Hz it would hold "
+            f"nothing above {info.samplerate / 2000:g} kHz (files from {lowest:.0f} Hz up are taken)"
+        )
+    return None
+
+
+def _channel_problem(path: Path, checks: Checks) -> tuple[str | None, str | None]:
+    """(why a file of several channels is left out, or None; what the report says about it, None for mono).
+
+    Channels are mixed down to mono, which is only right when they carry the same voice: a channel unlike the
+    loudest one (correlation below `Checks.min_channel_correlation`) holds another signal, e.g. the
+    accompaniment, or is inverted and would cancel the voice in the mix.
+    """
+    import soundfile as sf
+
+    if sf.info(str(path)).channels < 2:
+        return None, None
+    data, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    data = data[:: max(1, len(data) // 2_000_000)]  # a correlation needs no more samples than this
+    data = data - data.mean(axis=0)
+    power = (data.astype(np.float64) ** 2).mean(axis=0)
+    live = [c for c in range(data.shape[1]) if power[c] > 10 ** (checks.silence_dbfs / 10)]
+    note = f"{data.shape[1]} channels mixed down to mono"
+    if len(live) < 2:
+        return None, note
+    ref = max(live, key=lambda c: power[c])
+    for c in live:
+        if c == ref:
+            continue
+        corr = float(np.dot(data[:, c], data[:, ref]) / len(data) / np.sqrt(power[c] * power[ref]))
+        if corr < checks.min_channel_correlation:
+            why = (
+                "they would cancel out when mixed (one is inverted)"
+                if corr < -checks.min_channel_correlation
+                else "they hold different signals (voice and accompaniment?); give the voice channel alone"
+            )
+            return f"channel {c + 1} is unlike channel {ref + 1} (correlation {corr:.2f}): {why}", note
+    return None, note
+
+
+def _pitch_agreement(f0_hz: np.ndarray, vuv: np.ndarray, note_pitch: np.ndarray, tolerance: float):
+    """(share of voiced frames inside notes within ``tolerance`` cents of their note, the same share with
+    octaves folded, the number of such frames)."""
+    voiced = (vuv > 0.5) & (f0_hz > 0) & (note_pitch > 0)
+    n = int(voiced.sum())
+    if n == 0:
+        return 1.0, 1.0, 0
+    cents = 1200 * np.log2(f0_hz[voiced] / (440.0 * 2 ** ((note_pitch[voiced] - 69) / 12)))
+    within = float(np.mean(np.abs(cents) <= tolerance))
+    folded = float(np.mean(np.abs((cents + 600) % 1200 - 600) <= tolerance))
+    return within, folded, n
+
+
 def _label_end(item: CorpusItem) -> float | None:
     ends = [p.end for p in item.phonemes] or [n.end for n in item.notes]
     return max(ends) if ends else None
@@ -367,10 +464,17 @@ def _process_new(task: dict) -> dict:
     audio = Path(item.audio_path)
     if not audio.is_file():
         return _skip(task, MISSING_AUDIO, f"no audio file at {audio}")
+    problem = _header_problem(audio, config, checks)
+    if problem is not None:
+        return _skip(task, *problem)
     try:
-        x = load_audio(audio, config)
+        x = load_audio(audio, config, max_seconds=checks.max_seconds)
     except AudioError as e:
         return _skip(task, CORRUPT, str(e))
+    why, note = _channel_problem(audio, checks)
+    if why is not None:
+        return _skip(task, CHANNELS_DIFFER, why)
+    warnings = [note] if note else []
     seconds = x.size / config.sample_rate
     if seconds < checks.min_seconds:
         return _skip(task, TOO_SHORT, f"{seconds:.2f} s long, shorter than {checks.min_seconds:g} s")
@@ -397,6 +501,21 @@ def _process_new(task: dict) -> dict:
     if task["store_audio"]:
         arrays["audio"] = np.round(np.clip(x, -1.0, 1.0) * 32767).astype(np.int16)
     arrays.update(frame_labels(labelled, features.n_frames, config.frames_per_second))
+    within, folded, judged = _pitch_agreement(
+        features.f0_hz, features.vuv, arrays["note_pitch"], checks.pitch_tolerance_cents
+    )
+    if judged >= checks.min_judged_frames and within < checks.min_pitch_agreement:
+        hint = (
+            f"; {100 * folded:.0f} % do an octave away: the notes (or the F0) may be an octave off"
+            if folded >= checks.min_pitch_agreement
+            else "; the labels may belong to another recording"
+        )
+        return _skip(
+            task,
+            MISLABELLED,
+            f"the singing does not follow the labelled notes: {100 * within:.0f} % of {judged} voiced frames "
+            f"lie within {checks.pitch_tolerance_cents / 100:g} semitones of their note" + hint,
+        )
     meta = {
         "format": FORMAT,
         "key": task["key"],
@@ -407,6 +526,7 @@ def _process_new(task: dict) -> dict:
         "alignment": status,
         "alignment_note": note,
         "clipped_fraction": clipped,
+        "warnings": warnings,
         "source_item": item.to_dict() if labelled is not item else None,
         **_summary(labelled, features.f0_hz, features.vuv),
     }
@@ -628,6 +748,13 @@ def preprocess(
                 source=str(src.data),
             )
         corpora.append((src, corpus, lic or None))
+        data, where = Path(src.data).resolve(), out.resolve()
+        if where == data or data in where.parents:
+            raise CorpusError(
+                f"the output folder {out} is inside the corpus folder: preprocessing never writes into its "
+                "inputs; choose an --out elsewhere",
+                source=str(src.data),
+            )
 
     # list every item first: a corpus folder that can't be read at all stops here, before any work
     skipped: list[Skipped] = []
@@ -744,6 +871,10 @@ def preprocess(
         {"corpus": c, "id": i, "detail": r["meta"]["alignment_note"]}
         for (c, i), r in sorted(finished.items())
         if r["meta"].get("alignment") == UNALIGNED and r["meta"].get("alignment_note")
+    ] + [
+        {"corpus": c, "id": i, "detail": note}
+        for (c, i), r in sorted(finished.items())
+        for note in r["meta"].get("warnings", [])
     ]
     write_json(out / "manifest.json", manifest)
     write_json(out / "skipped.json", {"skipped": [s.to_dict() for s in skipped], "warnings": warnings})

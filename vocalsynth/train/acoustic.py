@@ -10,6 +10,12 @@ A run folder holds ``checkpoints/`` (``last.ckpt``: every N steps, at the end, a
 SIGTERM or an error), ``logs/version_*/`` (CSV, TensorBoard, ``renders/*.png``) and ``export/``: the
 model as safetensors + config.json with ``training_report.json`` (steps, energy, data licences), written
 every N steps and when training stops.
+
+Checkpoints are written atomically and load with ``weights_only=True`` (:mod:`vocalsynth.train.checkpoint_io`):
+a ``kill -9`` resumes from the last whole checkpoint, and a full disk stops the run with a message, the last
+checkpoint intact (exit status 1). A step whose loss or gradient is not finite is skipped and reported; after
+``max_nonfinite_steps`` such steps in a row the run stops (exit status 1) without overwriting the last
+checkpoint or export (:mod:`vocalsynth.train.guard`).
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ from vocalsynth.models.acoustic.context import item_context, place_in_spans
 from vocalsynth.models.acoustic.duration import predicted_frames
 from vocalsynth.models.acoustic.loss import LossWeights, acoustic_losses, duration_error_ms, f0_metrics
 from vocalsynth.models.acoustic.model import AcousticConfig, AcousticModel
+from vocalsynth.train import checkpoint_io
+from vocalsynth.train.checkpoint_io import CheckpointWriteError, is_disk_full
+from vocalsynth.train.guard import NonFiniteGuard, TrainingDiverged
 
 # phoneme-level keys this module adds to FeatureDataset items, with their padding
 EXTRA_PHONEME_KEYS = {"ph_role": 0, "ph_note_dur": 0.0, "ph_span": 0}
@@ -322,6 +331,8 @@ class AcousticTask(pl.LightningModule):
     F0/energy/breathiness, aligned durations), ``val/f0_rmse_cents``, ``val/vuv_error`` (%) and
     ``val/duration_error_ms`` (predicted durations placed inside the aligned notes), and renders the
     first ``n_render`` phrases as PNG (mel and F0 against the notes, aligned vs predicted durations).
+    A step with a non-finite loss or gradient changes no weight and is reported; ``max_nonfinite_steps`` of
+    them in a row stop training with `TrainingDiverged`.
     """
 
     def __init__(
@@ -333,6 +344,7 @@ class AcousticTask(pl.LightningModule):
         warmup_steps: int = 1000,
         loss_weights: LossWeights | None = None,
         n_render: int = 3,
+        max_nonfinite_steps: int = 10,
     ):
         super().__init__()
         if tables is None:
@@ -367,6 +379,8 @@ class AcousticTask(pl.LightningModule):
         )
 
         self.start_step = 0  # global step when this fit started (after a resume: the checkpoint's)
+        self.guard = NonFiniteGuard(max_nonfinite_steps)
+        self._skip_step = False  # this step's loss was not finite: the optimizer must change nothing
 
     @property
     def fps(self) -> float:
@@ -391,11 +405,32 @@ class AcousticTask(pl.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         losses = acoustic_losses(self.net(batch), batch, self.fps, self.loss_weights)
         size = int(batch["mask"].shape[0])
+        self._skip_step = not self.guard.losses_ok(losses, int(self.global_step), self._agree())
+        if self._skip_step:
+            self.log("train/skipped_steps", float(self.guard.skipped), batch_size=size)
+            # a zero loss over every weight: the backward pass (and DDP's gradient exchange) runs as usual,
+            # and on_before_optimizer_step drops the gradients, so no weight moves
+            return sum(p.sum() for p in self.net.parameters() if p.requires_grad) * 0.0
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=size)
         self.log_dict(
             {f"train/{k}": v for k, v in losses.items() if k != "loss"}, batch_size=size, prog_bar=False
         )
         return losses["loss"]
+
+    def _agree(self):
+        """With several processes (DDP): a decision 'any process had a bad loss' they all share."""
+        if self._trainer is None or self.trainer.world_size == 1:
+            return None
+        return lambda bad: self.trainer.strategy.reduce_boolean_decision(bad, all=False)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # before gradient clipping: a NaN gradient would make the clipped norm, and then every weight, NaN
+        if self._skip_step:
+            for p in self.net.parameters():
+                p.grad = None  # AdamW leaves a parameter without a gradient alone (no decay, no moments)
+            self._skip_step = False
+        elif not self.guard.gradients_ok(self.net.parameters(), int(self.global_step)):
+            self.log("train/skipped_steps", float(self.guard.skipped))
 
     def place_predicted(self, log_dur: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Predicted durations renormalised inside each item's aligned note spans: ``(B, N)`` frames."""
@@ -538,6 +573,13 @@ class StepCheckpoint(ModelCheckpoint):
             **kwargs,
         )
 
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Lightning skips its end-of-training save once any last.ckpt was written: a run stopped by max_steps
+        # or max_time between two periodic saves would lose the steps since the last one when resumed
+        if trainer.fast_dev_run or self._last_global_step_saved == trainer.global_step:
+            return super().on_train_end(trainer, pl_module)
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
 
 class ExitCheckpoint(Callback):
     """Writes ``last.ckpt`` (beside `StepCheckpoint`'s) when training stops on an exception, Ctrl-C or SIGTERM
@@ -552,9 +594,15 @@ class ExitCheckpoint(Callback):
     ) -> None:
         if trainer.fast_dev_run or trainer.sanity_checking or trainer.global_step == 0:
             return
+        if isinstance(exception, TrainingDiverged) or is_disk_full(exception):
+            return  # keep the last good checkpoint; there is no room for another one anyway
         folder = self.dirpath or checkpoint_dir(trainer)
-        os.makedirs(folder, exist_ok=True)
-        trainer.save_checkpoint(os.path.join(folder, f"{self.filename}.ckpt"), weights_only=False)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            trainer.save_checkpoint(os.path.join(folder, f"{self.filename}.ckpt"), weights_only=False)
+        except Exception as e:
+            # the run is already failing: report, and let the first error be the one raised
+            print(f"warning: no checkpoint written on exit: {e}", file=sys.stderr)
 
 
 # --- the command line ---------------------------------------------------------------------------------------
@@ -606,6 +654,7 @@ class AcousticCLI(LightningCLI):
                 pass
             kwargs["logger"] = loggers
         trainer = super().instantiate_trainer(**kwargs)
+        checkpoint_io.install(trainer)
         for callback in trainer.callbacks:
             # resolved now, not in setup(): fit looks for 'last' before callbacks are set up
             if isinstance(callback, StepCheckpoint) and callback.dirpath is None:
@@ -783,7 +832,8 @@ class ExportModel(Callback):
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
-    """``vocalsynth train acoustic``: parse the config (LightningCLI), fit, export. Returns 0 on success."""
+    """``vocalsynth train acoustic``: parse the config (LightningCLI), fit, export. Returns 0 on success,
+    1 when training stopped on repeated non-finite losses or a full disk (the message says which)."""
     cli = AcousticCLI(
         AcousticTask,
         AcousticDataModule,
@@ -806,15 +856,29 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             callback.record = record
             callback.dirpath = callback.dirpath or str(export_dir)
     status = "interrupted"
+    failure: str | None = None
     if tracker is not None:
         tracker.start()
     try:
         trainer.fit(task, datamodule=data, ckpt_path=cli.config.get("ckpt_path"))
         status = "finished" if not trainer.interrupted else "interrupted"
+    except TrainingDiverged as e:
+        status, failure = "diverged", str(e)
+    except Exception as e:
+        if not is_disk_full(e):
+            raise
+        status, failure = (
+            "disk full",
+            str(e) if isinstance(e, CheckpointWriteError) else f"the disk is full: {e}",
+        )
     finally:
         run = record.as_dict(trainer, task, status, final=True)
-        if is_zero and trainer.global_step > 0:
+        # a diverged run keeps its last good export; a full disk has no room for another
+        if is_zero and trainer.global_step > 0 and failure is None:
             export(task, data, trainer, export_dir, run)
+    if failure is not None:
+        print(f"error: {failure}", file=sys.stderr)
+        return 1
     return 0
 
 

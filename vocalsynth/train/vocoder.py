@@ -4,12 +4,18 @@
 Losses: multi-resolution STFT + mel L1, plus (``adversarial: true``, from ``adversarial_start_step``)
 LSGAN + feature matching against small MPD/MRD discriminators. fp32 (bf16 is slower on CPU).
 Every checkpoint also exports the generator as a vocoder folder (``<default_root_dir>/vocoder``).
+Checkpoints are written atomically and load with ``weights_only=True`` (:mod:`vocalsynth.train.checkpoint_io`);
+a step with a non-finite loss or gradient is skipped and reported, and ``max_nonfinite_steps`` of them in a
+row stop the run (:mod:`vocalsynth.train.guard`), as does a full disk: exit status 1 and a message, the last
+checkpoint intact.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import math
+import pickle
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,9 +23,10 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from vocalsynth.audio.config import MEL_FIELDS, AudioConfig
+from vocalsynth.audio.errors import AudioError
 from vocalsynth.models.vocoder.base import Vocoder
 from vocalsynth.models.vocoder.discriminators import Discriminators
 from vocalsynth.models.vocoder.generator import SourceFilterVocoder
@@ -31,6 +38,9 @@ from vocalsynth.models.vocoder.losses import (
     feature_matching_loss,
     generator_adversarial_loss,
 )
+from vocalsynth.train import checkpoint_io
+from vocalsynth.train.checkpoint_io import CheckpointWriteError, is_disk_full
+from vocalsynth.train.guard import NonFiniteGuard, TrainingDiverged
 from vocalsynth.train.vocoder_data import (
     FixedSegments,
     RandomSegments,
@@ -90,29 +100,35 @@ class VocoderDataModule(L.LightningDataModule):
         if not train_files:
             raise ValueError(f"no training audio in {self.paths} (after holding out {self.held_out})")
         t0 = time.monotonic()
-        clips = []
+        train_clips, val_clips, skipped = [], [], []
         for i, f in enumerate(train_files + val_files):
-            clips.append(load_clip(f, self.audio_config, self.f0_method, self.cache_dir))
+            try:
+                clip = load_clip(f, self.audio_config, self.f0_method, self.cache_dir)
+            except AudioError as e:  # one unreadable file is reported and left out, not the end of the run
+                skipped.append(str(e))
+                rank_zero_warn(f"vocoder data: skipped {e}")
+            else:
+                (train_clips if i < len(train_files) else val_clips).append(clip)
             if (i + 1) % 10 == 0 or i + 1 == len(files):
                 rank_zero_info(
                     f"vocoder data: analysed {i + 1}/{len(files)} files ({time.monotonic() - t0:.0f} s)"
                 )
+        if not train_clips:
+            raise ValueError(f"no readable training audio in {self.paths}: " + "; ".join(skipped[:3]))
         hop = self.audio_config.hop_length
         self.train_set = RandomSegments(
-            clips[: len(train_files)],
+            train_clips,
             hop,
             self.segment_frames,
             self.steps_per_epoch * self.batch_size,
             self.silence_fraction,
             self.seed,
         )
-        self.val_set = FixedSegments(
-            clips[len(train_files) :], hop, self.val_segment_frames, self.val_segments_per_file
-        )
-        seconds = sum(c.audio.size for c in clips[: len(train_files)]) / self.audio_config.sample_rate
+        self.val_set = FixedSegments(val_clips, hop, self.val_segment_frames, self.val_segments_per_file)
+        seconds = sum(c.audio.size for c in train_clips) / self.audio_config.sample_rate
         rank_zero_info(
-            f"vocoder data: {len(train_files)} training files ({seconds / 60:.1f} min), "
-            f"{len(val_files)} held out ({len(self.val_set)} validation crops)"
+            f"vocoder data: {len(train_clips)} training files ({seconds / 60:.1f} min), "
+            f"{len(val_clips)} held out ({len(self.val_set)} validation crops), {len(skipped)} unreadable skipped"
         )
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
@@ -139,6 +155,8 @@ class VocoderTask(L.LightningModule):
     feature_matching_weight * feature matching`` against :class:`Discriminators`. ``init_from`` starts
     the generator from a vocoder folder or a Lightning checkpoint of this task (e.g. to fine-tune
     adversarially). Optimisation is manual so the generator and discriminators alternate in one step.
+    A step with a non-finite loss or gradient changes no weight and is reported; ``max_nonfinite_steps`` of
+    them in a row stop training with `TrainingDiverged`.
     """
 
     def __init__(
@@ -161,9 +179,13 @@ class VocoderTask(L.LightningModule):
         discriminators: Discriminators | None = None,
         init_from: str | None = None,
         export_dir: str | None = None,
+        max_nonfinite_steps: int = 10,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["vocoder", "discriminators"])
+        # one process (the configs train on one device); the generator's and discriminators' losses apart
+        self.guard = NonFiniteGuard(max_nonfinite_steps)
+        self.disc_guard = NonFiniteGuard(max_nonfinite_steps)
         self.automatic_optimization = False
         self.vocoder = vocoder
         self.stft_loss = MultiResolutionSTFTLoss(stft_resolutions)
@@ -225,6 +247,7 @@ class VocoderTask(L.LightningModule):
         y = batch["audio"]
         y_hat = self.vocoder(batch["mel"], batch["f0_hz"])
         adversarial = self.adversarial_active()
+        step = int(self.global_step)
 
         if adversarial:
             assert self.discriminators is not None
@@ -233,15 +256,17 @@ class VocoderTask(L.LightningModule):
             fake, _ = self.discriminators(y_hat.detach())
             loss_d = discriminator_loss(real, fake)
             opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(loss_d)
-            self.clip_gradients(
-                opt_d, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm"
-            )
-            # the unwrapped optimizer: Lightning counts every wrapped step() in global_step, and
-            # max_steps, checkpoint intervals and adversarial_start_step should count batches
-            opt_d.optimizer.step()
+            if self.disc_guard.losses_ok({"disc": loss_d}, step):
+                self.manual_backward(loss_d)
+                self.clip_gradients(
+                    opt_d, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm"
+                )
+                if self.disc_guard.gradients_ok(self.discriminators.parameters(), step):
+                    # the unwrapped optimizer: Lightning counts every wrapped step() in global_step, and
+                    # max_steps, checkpoint intervals and adversarial_start_step should count batches
+                    opt_d.optimizer.step()
+                self.log("train/disc", loss_d)
             scheds[1].step()
-            self.log("train/disc", loss_d)
 
         losses = self.spectral_losses(y_hat, y)
         loss = losses["loss"]
@@ -257,13 +282,21 @@ class VocoderTask(L.LightningModule):
 
         opt_g = opts[0]
         opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        self.clip_gradients(opt_g, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
-        opt_g.step()
+        if self.guard.losses_ok(
+            {"loss": loss, **{k: losses[k] for k in ("stft_sc", "stft_mag", "mel_l1")}}, step
+        ):
+            self.manual_backward(loss)
+            self.clip_gradients(
+                opt_g, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm"
+            )
+            self.guard.gradients_ok(self.vocoder.parameters(), step)  # drops non-finite gradients
+            self.log("train/loss", loss, prog_bar=True)
+            for k in ("stft_sc", "stft_mag", "mel_l1"):
+                self.log(f"train/{k}", losses[k], prog_bar=k == "mel_l1")
+        if self.guard.skipped or self.disc_guard.skipped:
+            self.log("train/skipped_steps", float(self.guard.skipped + self.disc_guard.skipped))
+        opt_g.step()  # always: the step keeps its number; without gradients AdamW changes no weight
         scheds[0].step()
-        self.log("train/loss", loss, prog_bar=True)
-        for k in ("stft_sc", "stft_mag", "mel_l1"):
-            self.log(f"train/{k}", losses[k], prog_bar=k == "mel_l1")
         self.log("lr", scheds[0].get_last_lr()[0])
         return loss
 
@@ -303,7 +336,13 @@ def load_generator_weights(vocoder: Vocoder, path: str) -> None:
         other = Vocoder.from_pretrained(p, audio_config=vocoder.audio_config)
         vocoder.load_state_dict(other.state_dict(), strict=True)
         return
-    ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
+        raise ValueError(
+            f"{path}: refused: not a plain checkpoint of tensors ({type(e).__name__}: {str(e)[:200]}); "
+            "a checkpoint that needs code to load is never unpickled"
+        ) from None
     state = {
         k[len("vocoder.") :]: v for k, v in ckpt.get("state_dict", {}).items() if k.startswith("vocoder.")
     }
@@ -327,6 +366,15 @@ def _checkpoint_class():
             candidates = self._monitor_candidates(trainer)
             self._save_checkpoint(trainer, self.format_checkpoint_name(candidates))
             self._save_last_checkpoint(trainer, candidates)
+
+        def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+            if isinstance(exception, TrainingDiverged) or is_disk_full(exception):
+                return  # keep the last good checkpoint; there is no room for another one anyway
+            try:
+                super().on_exception(trainer, pl_module, exception)
+            except Exception as e:
+                # the run is already failing: report, and let the first error be the one raised
+                print(f"warning: no checkpoint written on exit: {e}", file=sys.stderr)
 
     return StepCheckpoint
 
@@ -376,7 +424,9 @@ def _cli_class():
                     # one version folder for both, so a run's metrics.csv and TensorBoard events sit together
                     loggers.append(TensorBoardLogger(root, name="logs", version=csv.version))
                 kwargs["logger"] = loggers
-            return super().instantiate_trainer(**kwargs)
+            trainer = super().instantiate_trainer(**kwargs)
+            checkpoint_io.install(trainer)
+            return trainer
 
     return VocalsynthCLI
 
@@ -385,19 +435,30 @@ def train_main(argv: list[str] | None = None) -> int:
     """``vocalsynth train vocoder ARGS``: ``--config configs/vocoder/small.yaml [--ckpt_path last]`` and any
     LightningCLI override (``--trainer.max_steps 2000``, ``--data.init_args.batch_size 4`` ...).
 
-    Runs ``fit`` unless ``argv`` starts with another LightningCLI subcommand (``validate``...).
+    Runs ``fit`` unless ``argv`` starts with another LightningCLI subcommand (``validate``...). Returns 0,
+    or 1 when training stopped on repeated non-finite losses or a full disk (the message says which).
     """
     args = list(argv or [])
     if not args or args[0] not in ("fit", "validate", "test", "predict"):
         args = ["fit", *args]
-    cli = _cli_class()(args=args, save_config_kwargs={"overwrite": True}, seed_everything_default=0)
+    try:
+        cli = _cli_class()(args=args, save_config_kwargs={"overwrite": True}, seed_everything_default=0)
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:
+        if not is_disk_full(e):
+            raise
+        print(
+            f"error: {e if isinstance(e, CheckpointWriteError) else f'the disk is full: {e}'}",
+            file=sys.stderr,
+        )
+        return 1
     del cli
     return 0
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(train_main(sys.argv[1:]))
 
 

@@ -102,8 +102,11 @@ def load_clip(
     cache.mkdir(parents=True, exist_ok=True)
     file = cache / f"{path.stem}-{_cache_key(path, config, f0_method)}.npz"
     if file.exists():
-        with np.load(file) as z:
-            return Clip(str(path), z["audio"], z["mel"], z["f0_hz"])
+        try:
+            with np.load(file, allow_pickle=False) as z:
+                return Clip(str(path), z["audio"], z["mel"], z["f0_hz"])
+        except Exception:  # a damaged cache file (a full disk, a crash of another writer): compute it again
+            pass
     clip = compute_clip(path, config, f0_method)
     fd, tmp = tempfile.mkstemp(prefix=file.name, suffix=".part.npz", dir=cache)
     os.close(fd)

@@ -30,6 +30,11 @@ TOO_SHORT = "too short"
 LENGTH_MISMATCH = "label/audio length mismatch"
 DUPLICATE = "duplicate id"
 FAILED = "failed"
+EMPTY = "empty"
+TOO_LONG = "too long"
+LOW_RATE = "sample rate too low"
+CHANNELS_DIFFER = "channels differ"
+MISLABELLED = "mislabelled"
 
 SkipFn = Callable[[str, str, str], None]
 """``skip(item_id, reason, detail)``: how an adapter reports one bad item and moves on."""
