@@ -322,3 +322,10 @@ def test_train_main_trains_checkpoints_exports_and_resumes(tmp_path):
     assert last_step() == 5
     assert sorted(p.name for p in (root / "checkpoints").glob("last*")) == ["last.ckpt"]
     assert json.loads((root / "vocoder" / "config.json").read_text())["extra"]["global_step"] == 5
+
+
+def test_two_vocoder_folders_with_the_same_name_get_their_own_rows():
+    from vocalsynth.eval.vocoder_metrics import _label, _unique
+
+    labels = _unique([_label("/a/run/vocoder"), _label("/b/run/vocoder"), _label("world")])
+    assert labels == ["neural (run/vocoder)", "neural (run/vocoder) #2", "world (mel + F0)"]

@@ -73,6 +73,7 @@ class _Job:
     trim_pre_roll: bool
     controls_text: str
     started: float
+    stage_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
     rerendered: list[int] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
     assembler: Assembler | None = None
@@ -367,6 +368,7 @@ class Synthesizer:
             song = load_score(score, format=format, part=part, verse=verse, language=lang)
         else:
             raise ScoreError(f"sing takes a score path, notation text or a Score, not {type(score).__name__}")
+        frontend = time.perf_counter() - started  # reading and checking the score
         digest = score_sha256(score)
 
         if controls is None:
@@ -412,9 +414,11 @@ class Synthesizer:
         voc, voc_name = self._vocoder(vocoder)
 
         # score-level changes first, so the frontend times consonants for the new note lengths
+        t0 = time.perf_counter()
         song = set_note_durations(song, controls.note_durations)
         song = scale_tempo(song, float(tempo))
         phrases = split_phrases(song, language=lang, split_rest=split_rest)
+        frontend += time.perf_counter() - t0
         controls_text = _controls_text(controls, tempo)
         return _Job(
             song=song,
@@ -427,6 +431,7 @@ class Synthesizer:
             trim_pre_roll=trim_pre_roll,
             controls_text=controls_text,
             started=started,
+            stage_seconds={"frontend": frontend, "acoustic": 0.0, "vocoder": 0.0},
         )
 
     def _singer_index(self, singer: str | int) -> int:
@@ -471,14 +476,20 @@ class Synthesizer:
         if hit is not None:
             seq, frames, audio = hit
             return PhraseRender(phrase, seq, frames, audio, cached=True)
+        t0 = time.perf_counter()
         seq = map_to_voice(phonemize_score(phrase.score), self._known_phonemes)
+        t1 = time.perf_counter()
         frames = self.acoustic.infer(seq, controls, singer=job.singer)
+        t2 = time.perf_counter()
         device = next(iter(job.vocoder.parameters()), torch.zeros(0)).device
         with torch.inference_mode():
             audio = job.vocoder(frames.mel_batch().to(device), frames.f0_batch().to(device))
         audio_np = np.ascontiguousarray(audio[0].float().cpu().numpy(), dtype=np.float32)
         # an untrained or unlucky vocoder can emit NaN/inf; silence them rather than fail the whole song
         audio_np = np.nan_to_num(audio_np, nan=0.0, posinf=0.0, neginf=0.0)
+        spent = {"frontend": t1 - t0, "acoustic": t2 - t1, "vocoder": time.perf_counter() - t2}
+        for stage, seconds in spent.items():
+            job.stage_seconds[stage] += seconds
         self.cache.put(key, (seq, frames, audio_np))
         job.rerendered.append(phrase.index)
         return PhraseRender(phrase, seq, frames, audio_np, cached=False)
@@ -501,6 +512,7 @@ class Synthesizer:
         pre_roll = 0.0 if job.trim_pre_roll else asm.pre_roll
         report = None
         if conformance:
+            t0 = time.perf_counter()
             onsets: dict[int, float] = {}
             for ph in phonemes:
                 if ph.note_index is not None and ph.role != "onset" and ph.note_index not in onsets:
@@ -515,6 +527,7 @@ class Synthesizer:
                 onsets=onsets,
                 method=f0_method,
             )
+            job.stage_seconds["conformance"] = time.perf_counter() - t0
         return Rendering(
             samples=samples,
             sample_rate=self.audio_config.sample_rate,
@@ -533,6 +546,7 @@ class Synthesizer:
             phrases=len(job.phrases),
             rerendered=list(job.rerendered),
             render_seconds=time.perf_counter() - job.started,
+            stage_seconds=dict(job.stage_seconds),
             warnings=list(job.warnings),
         )
 

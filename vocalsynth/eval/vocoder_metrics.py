@@ -5,9 +5,8 @@ Definitions (reference = the recording, synthesis = the vocoder's copy of it; bo
 
 - **MCD** (dB): ``10 / ln 10 * sqrt(2 * sum_{d=1}^{34} (mc_d - mc'_d)^2)`` averaged over *active* frames
   (reference frame energy within 40 dB of its loudest frame). ``mc`` is the 34th-order mel-cepstrum of
-  WORLD's CheapTrick envelope of each signal, both analysed with the reference's F0, computed without
-  pysptk as SPTK's ``sp2mc`` does: the real cepstrum of the log power spectrum (``c0`` halved) warped by
-  ``freqt`` with the all-pass constant for the sample rate (:func:`mcep_alpha`; 0.466 at 24 kHz).
+  WORLD's CheapTrick envelope of each signal, both analysed with the reference's F0
+  (:mod:`vocalsynth.eval.mcep`: SPTK's ``sp2mc`` without pysptk, all-pass constant 0.466 at 24 kHz).
 - **F0 RMSE** (cents): over frames voiced in both, F0 from :func:`vocalsynth.audio.extract_f0` of each.
 - **V/UV error** (%): active frames whose voicing decision differs.
 - **STFT distance**: spectral convergence + log-magnitude L1, mean over 4 resolutions (the training loss).
@@ -19,7 +18,6 @@ Definitions (reference = the recording, synthesis = the vocoder's copy of it; bo
 from __future__ import annotations
 
 import argparse
-import functools
 import math
 import os
 import re
@@ -32,54 +30,18 @@ from pathlib import Path
 import numpy as np
 
 from vocalsynth.audio.config import AudioConfig
+from vocalsynth.eval.mcep import MCEP_ORDER, active_frames, mcd_db, mcep_alpha, mel_cepstrum, world_mcep
 
-MCEP_ORDER = 34
-ACTIVE_RANGE_DB = 40.0
-
-
-# ---- mel-cepstrum ------------------------------------------------------------------------------------------
-def mcep_alpha(sample_rate: int) -> float:
-    """All-pass constant whose frequency warping best fits the mel scale ``log(1 + f / 1 kHz)`` up to the
-    Nyquist frequency (RMS over 1000 points, 0.001 steps), as pysptk's ``mcepalpha``: 0.41 at 16 kHz,
-    0.455 at 22.05 kHz, 0.466 at 24 kHz, 0.554 at 48 kHz."""
-    n = 1000
-    mel = np.log1p(np.arange(n) * (sample_rate / 2000.0) / n)
-    mel /= mel[-1]
-    omega = np.arange(n) * np.pi / n
-    best, best_d = 0.0, math.inf
-    for alpha in np.arange(0.0, 1.0, 0.001):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            warped = np.arctan((1 - alpha**2) * np.sin(omega) / ((1 + alpha**2) * np.cos(omega) - 2 * alpha))
-        warped = np.where(warped < 0, warped + np.pi, warped)
-        warped = warped / warped[-1]
-        d = float(np.sqrt(np.mean((mel - warped) ** 2)))
-        if d < best_d:
-            best, best_d = float(alpha), d
-    return round(best, 3)
-
-
-@functools.lru_cache(maxsize=8)
-def _freqt_matrix(n_in: int, order: int, alpha: float) -> np.ndarray:
-    """``freqt`` is linear: the ``(n_in, order + 1)`` matrix mapping a cepstrum to its warped version."""
-    c = np.eye(n_in)
-    g = np.zeros((n_in, order + 1))
-    beta = 1 - alpha * alpha
-    for i in range(n_in - 1, -1, -1):  # SPTK freqt recursion, run on all basis vectors at once
-        d = g.copy()
-        g[:, 0] = c[:, i] + alpha * d[:, 0]
-        if order >= 1:
-            g[:, 1] = beta * d[:, 0] + alpha * d[:, 1]
-        for j in range(2, order + 1):
-            g[:, j] = d[:, j - 1] + alpha * (d[:, j] - g[:, j - 1])
-    return g
-
-
-def mel_cepstrum(power_spectrum: np.ndarray, order: int = MCEP_ORDER, alpha: float = 0.466) -> np.ndarray:
-    """``(T, fft // 2 + 1)`` power spectra (e.g. CheapTrick) -> ``(T, order + 1)`` mel-cepstra (SPTK sp2mc)."""
-    c = np.fft.irfft(np.log(np.maximum(power_spectrum, 1e-30)), axis=1)
-    c[:, 0] /= 2.0
-    n_in = power_spectrum.shape[1]  # the causal half of the cepstrum, as sp2mc keeps
-    return c[:, :n_in] @ _freqt_matrix(n_in, order, float(alpha))
+__all__ = [
+    "MCEP_ORDER",
+    "CopySynthesisReport",
+    "copy_synthesis_report",
+    "f0_metrics",
+    "mcd",
+    "mcep_alpha",
+    "mel_cepstrum",
+    "stft_distance",
+]
 
 
 # ---- metrics -----------------------------------------------------------------------------------------------
@@ -96,36 +58,17 @@ def _reference_f0(x: np.ndarray, config: AudioConfig, f0_hz: np.ndarray | None) 
     return f0
 
 
-def _active_frames(samples: np.ndarray, config: AudioConfig, n_frames: int) -> np.ndarray:
-    from vocalsynth.audio.mel import frame_energy_db
-
-    e = frame_energy_db(samples, config).numpy()[:n_frames]
-    return e > e.max() - ACTIVE_RANGE_DB
-
-
 def mcd(
     reference: np.ndarray, synthesis: np.ndarray, config: AudioConfig, f0_hz: np.ndarray | None = None
 ) -> float:
     """Mel-cepstral distortion in dB (see the module docstring); ``f0_hz`` is the reference's F0 if known."""
-    import pyworld
-
-    from vocalsynth.audio.world import frame_times
-    from vocalsynth.models.vocoder.world import fft_size
-
     x = np.ascontiguousarray(reference, dtype=np.float64)
     y = np.zeros_like(x)
     n = min(x.size, len(synthesis))
     y[:n] = synthesis[:n]
     f0 = _reference_f0(x, config, f0_hz)
-    t = frame_times(f0.size, config)
-    size = fft_size(config)
-    alpha = mcep_alpha(config.sample_rate)
-    kw = dict(f0_floor=config.f0_min, fft_size=size)
-    mc_x = mel_cepstrum(pyworld.cheaptrick(x, f0, t, config.sample_rate, **kw), MCEP_ORDER, alpha)
-    mc_y = mel_cepstrum(pyworld.cheaptrick(y, f0, t, config.sample_rate, **kw), MCEP_ORDER, alpha)
-    active = _active_frames(x, config, f0.size)
-    diff = mc_x[active, 1:] - mc_y[active, 1:]
-    return float(np.mean(10.0 / np.log(10.0) * np.sqrt(2.0 * np.sum(diff**2, axis=1))))
+    active = active_frames(x, config, f0.size)
+    return float(np.mean(mcd_db(world_mcep(x, config, f0)[active], world_mcep(y, config, f0)[active])))
 
 
 def f0_metrics(
@@ -146,7 +89,7 @@ def f0_metrics(
     fy = extract_f0(y, config)[0]
     both = (fx > 0) & (fy > 0)
     rmse = float(np.sqrt(np.mean(cents(fy[both], fx[both]) ** 2))) if both.any() else math.nan
-    active = _active_frames(x, config, fx.size)
+    active = active_frames(x, config, fx.size)
     vuv = float(100.0 * np.mean((fx[active] > 0) != (fy[active] > 0))) if active.any() else math.nan
     return rmse, vuv
 
@@ -224,7 +167,7 @@ def copy_synthesis_report(
     from vocalsynth.models.vocoder.world import world_resynthesis
 
     cfg = config or AudioConfig()
-    labels = [_label(v) for v in vocoders]
+    labels = _unique([_label(v) for v in vocoders])
     models = {
         lab: (None if v == WORLD_ANALYSIS else load_vocoder(v, audio_config=cfg))
         for lab, v in zip(labels, vocoders, strict=True)
@@ -269,6 +212,16 @@ def copy_synthesis_report(
                     metadata={"comment": f"AI-generated (vocoder copy-synthesis, {lab}) from {Path(f).name}"},
                 )
     return report
+
+
+def _unique(labels: list[str]) -> list[str]:
+    """Labels made distinct (``x``, ``x #2``...): two folders named alike must not share a report row."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
+    return out
 
 
 def _label(vocoder: str) -> str:

@@ -126,12 +126,15 @@ def measure(
     onsets: dict[int, float] | None = None,
     method: str = "harvest",
     tolerance_cents: float = TOLERANCE_CENTS,
+    f0_track: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ConformanceReport:
     """Measure ``samples`` (mono, ``samples[round(pre_roll * sr)]`` at song time 0) against ``notes``
     (``(song index, Note)`` of the sung notes, times in song seconds).
 
     ``onsets`` maps a note index to the song time the rendering started the note's first nucleus (the
     phoneme timeline); ``method`` is the WORLD tracker ("dio": fast, "harvest": slower, steadier).
+    ``f0_track``: ``(f0_hz, vuv)`` already measured on the config's frame grid by another tracker (e.g. the
+    independent judge of :mod:`vocalsynth.eval.pitch_judge`); ``method`` then only names it in the report.
     """
     from vocalsynth.audio.world import analyze
 
@@ -148,7 +151,10 @@ def measure(
         track_config = dataclasses.replace(
             config, f0_min=max(lo, 30.0), f0_max=min(hi, config.sample_rate / 2 - 1)
         )
-    f0, vuv, _ = analyze(np.asarray(samples, dtype=np.float64), track_config, method)  # type: ignore[arg-type]
+    if f0_track is not None:
+        f0, vuv = (np.asarray(v, dtype=np.float64) for v in f0_track)
+    else:
+        f0, vuv, _ = analyze(np.asarray(samples, dtype=np.float64), track_config, method)  # type: ignore[arg-type]
     fps = config.frames_per_second
     for index, note in notes:
         target = float(note.pitch) + key_shift

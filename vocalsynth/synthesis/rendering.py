@@ -246,6 +246,9 @@ class Rendering:
     - ``conformance``: the `ConformanceReport` (None when not measured).
     - ``score_sha256``, ``voice``, ``voice_version``, ``licence``, ``vocoder``, ``date``: the label.
     - ``phrases``: how many phrases; ``rerendered``: those rendered in this call (the rest came from cache).
+    - ``render_seconds``: wall time of the call; ``stage_seconds``: the part of it spent in each stage,
+      ``frontend`` (reading the score, phrases, phonemes), ``acoustic`` (the acoustic model), ``vocoder``
+      and, when measured, ``conformance`` (phrases taken from the cache cost nothing).
     """
 
     samples: np.ndarray
@@ -265,6 +268,7 @@ class Rendering:
     phrases: int = 1
     rerendered: list[int] = field(default_factory=list)
     render_seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     @property
