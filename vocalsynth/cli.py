@@ -99,6 +99,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_preprocess_arguments(p)
     p.set_defaults(func=cmd_preprocess)
+
+    p = sub.add_parser(
+        "eval", help="quality: sing held-out songs, compare with the recordings (JSON + Markdown)"
+    )
+    from vocalsynth.eval.report import add_arguments as add_eval_arguments
+    from vocalsynth.eval.report import main as eval_main
+
+    add_eval_arguments(p)
+    p.set_defaults(func=eval_main)
+
+    p = sub.add_parser("bench", help="speed: render RTF by stage vs WORLD, memory, training throughput")
+    from vocalsynth.eval.bench import add_arguments as add_bench_arguments
+
+    add_bench_arguments(p)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="serve the vocal-creation web demo (Gradio) on this machine")
+    from vocalsynth.demo.cli import add_arguments as add_demo_arguments
+    from vocalsynth.demo.cli import run as demo_main
+
+    add_demo_arguments(p)
+    p.set_defaults(func=demo_main)
     return parser
 
 
@@ -118,6 +140,12 @@ def cmd_train(args) -> int:
     # LightningCLI gets its arguments explicitly; an untouched sys.argv would make it warn about both
     sys.argv = [f"{sys.argv[0]} train {args.model}"]
     return train_main(args.args) or 0
+
+
+def cmd_bench(args) -> int:
+    from vocalsynth.eval.bench import main as bench_main
+
+    return bench_main(args)
 
 
 def cmd_preprocess(args) -> int:
