@@ -307,6 +307,7 @@ def test_train_main_trains_checkpoints_exports_and_resumes(tmp_path):
         "--data.init_args.f0_method", "dio",
         "--data.init_args.steps_per_epoch", "10",
         "--data.init_args.val_segment_frames", "80",
+        "--energy_country", "USA",
     ]  # fmt: skip
 
     def last_step() -> int:
@@ -322,6 +323,11 @@ def test_train_main_trains_checkpoints_exports_and_resumes(tmp_path):
     assert last_step() == 5
     assert sorted(p.name for p in (root / "checkpoints").glob("last*")) == ["last.ckpt"]
     assert json.loads((root / "vocoder" / "config.json").read_text())["extra"]["global_step"] == 5
+    # both run segments are in the vocoder's training report, with their energy
+    report = json.loads((root / "vocoder" / "training_report.json").read_text())
+    assert report["model"] == "vocoder" and report["steps"] == 5
+    assert [r["steps"] for r in report["runs"]] == [[0, 3], [3, 5]]
+    assert report["energy_kwh"] is not None and report["energy_kwh"] > 0
 
 
 def test_two_vocoder_folders_with_the_same_name_get_their_own_rows():

@@ -284,3 +284,24 @@ def test_bundled_default_voice_sings_a_labelled_wav(tmp_path):
     assert "AI-generated" in str(label)
     card = synth.card
     assert "CC BY-SA 4.0" in card.licence and card.training["energy_kwh"] is not None
+
+
+def test_package_sums_acoustic_and_vocoder_training_energy(tmp_path):
+    from vocalsynth.voices.package import main as package_main
+
+    default = Path(__file__).resolve().parents[1] / "vocalsynth" / "voices" / "default"
+    acoustic, vocoder = tmp_path / "acoustic", tmp_path / "vocoder"
+    shutil.copytree(default / "acoustic", acoustic)
+    shutil.copytree(default / "vocoder", vocoder)
+    report = json.loads((acoustic / "training_report.json").read_text())
+    (vocoder / "training_report.json").write_text(
+        json.dumps({"model": "vocoder", "wall_seconds": 3600.0, "energy_kwh": 0.25, "emissions_kg_co2eq": 0.1})
+    )
+    card = Path(__file__).resolve().parents[1] / "recipes" / "pjs" / "voice.yaml"
+    out = tmp_path / "voice"
+    assert package_main(["--acoustic", str(acoustic), "--vocoder", str(vocoder), "--card", str(card),
+                         "--out", str(out)]) == 0  # fmt: skip
+    training = yaml.safe_load((out / "voice.yaml").read_text())["training"]
+    assert training["energy_kwh"] == pytest.approx(report["energy_kwh"] + 0.25)
+    assert training["hours"] == pytest.approx(report["wall_seconds"] / 3600 + 1.0, abs=0.01)
+    assert "acoustic model and vocoder" in training["energy_note"]

@@ -67,7 +67,7 @@ if run_stage 3; then
     $vs train vocoder --config configs/vocoder/small.yaml --num_threads "$threads" \
         --trainer.default_root_dir "$exp/vocoder" --trainer.max_time "$(hms "$vocoder_hours")" \
         --data.init_args.paths "[$data/pjs/flac,$data/nit_song070/wav,$data/vocadito/vocadito/Audio]" \
-        --data.init_args.cache_dir "$exp/cache/vocoder" "${resume[@]}"
+        --data.init_args.cache_dir "$exp/cache/vocoder" --energy_country "${ENERGY_COUNTRY:-USA}" "${resume[@]}"
 fi
 
 if run_stage 4; then

@@ -25,7 +25,6 @@ import math
 import os
 import platform
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -46,11 +45,11 @@ from vocalsynth.models.acoustic.loss import LossWeights, acoustic_losses, durati
 from vocalsynth.models.acoustic.model import AcousticConfig, AcousticModel
 from vocalsynth.train import checkpoint_io
 from vocalsynth.train.checkpoint_io import CheckpointWriteError, is_disk_full
+from vocalsynth.train.energy import RunRecord, energy_tracker, write_report
 from vocalsynth.train.guard import NonFiniteGuard, TrainingDiverged
 
 # phoneme-level keys this module adds to FeatureDataset items, with their padding
 EXTRA_PHONEME_KEYS = {"ph_role": 0, "ph_note_dur": 0.0, "ph_span": 0}
-REPORT_FILE = "training_report.json"
 
 
 # --- data ---------------------------------------------------------------------------------------------------
@@ -662,101 +661,6 @@ class AcousticCLI(LightningCLI):
         return trainer
 
 
-def _energy_tracker(country: str | None, folder: Path):
-    if not country:
-        return None
-    try:
-        from codecarbon import OfflineEmissionsTracker
-    except ImportError:
-        return None
-    folder.mkdir(parents=True, exist_ok=True)
-    return OfflineEmissionsTracker(
-        country_iso_code=country,
-        output_dir=str(folder),
-        project_name="vocalsynth-acoustic",
-        measure_power_secs=60,
-        log_level="error",
-        allow_multiple_runs=True,
-    )
-
-
-class RunRecord:
-    """One run segment (a start or a resume) for the training report: its id, start, steps and energy.
-
-    ``tracker``: a started codecarbon tracker writing to ``energy_dir``, or None; ``energy()`` reads the
-    energy so far (the tracker's CSV after a flush), ``energy(final=True)`` stops the tracker.
-    """
-
-    def __init__(
-        self,
-        tracker: Any = None,
-        country: str | None = None,
-        resumed_from: str | None = None,
-        energy_dir: Path | None = None,
-    ):
-        self.tracker, self.country, self.resumed_from, self.energy_dir = (
-            tracker,
-            country,
-            resumed_from,
-            energy_dir,
-        )
-        self.started = time.time()
-        self.id = f"{time.strftime('%Y%m%dT%H%M%S', time.localtime(self.started))}-{os.getpid()}"
-        self._final: tuple[float | None, float | None] | None = None
-
-    def energy(self, final: bool = False) -> tuple[float | None, float | None]:
-        """``(kWh, kg CO2eq)`` of this segment so far; None where not tracked."""
-        if self.tracker is None:
-            return None, None
-        if self._final is not None:
-            return self._final
-        try:
-            if final:
-                emissions = self.tracker.stop()
-                data = getattr(self.tracker, "final_emissions_data", None)
-                self._final = (float(data.energy_consumed) if data is not None else None, emissions)
-                return self._final
-            emissions = self.tracker.flush()
-            import csv
-
-            if self.energy_dir is None:
-                return None, emissions
-            with open(self.energy_dir / "emissions.csv", encoding="utf-8") as f:
-                rows = list(csv.DictReader(f))
-            return (float(rows[-1]["energy_consumed"]) if rows else None), emissions
-        except Exception:  # energy is a report detail: never let it stop training
-            return None, None
-
-    def as_dict(
-        self, trainer: pl.Trainer, task: AcousticTask, status: str, final: bool = False
-    ) -> dict[str, Any]:
-        energy, emissions = self.energy(final)
-        return {
-            "id": self.id,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.started)),
-            "wall_seconds": round(time.time() - self.started, 1),
-            "steps": [int(getattr(task, "start_step", 0)), int(trainer.global_step)],
-            "status": status,
-            "resumed_from": self.resumed_from,
-            "energy_kwh": energy,
-            "emissions_kg_co2eq": float(emissions) if emissions is not None else None,
-            "energy_country": self.country,
-        }
-
-
-def _read_report(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _total(values: list[Any]) -> float | None:
-    known = [float(v) for v in values if v is not None]
-    return round(sum(known), 6) if known else None
-
-
 def export(
     task: AcousticTask,
     datamodule: AcousticDataModule,
@@ -770,38 +674,28 @@ def export(
     with its ``id``) and the totals sum them: steps, wall time, energy (kWh) and emissions, plus the data
     used with its licences, the hardware and the hyper-parameters: what a voice card needs.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    report_path = folder / REPORT_FILE
-    report = _read_report(report_path)
-    runs = [r for r in report.get("runs", []) if isinstance(r, dict) and r.get("id") != run.get("id")] + [run]
-    report = {
-        "format": "vocalsynth-training-report",
-        "model": "acoustic",
-        "steps": int(trainer.global_step),
-        "epochs": int(trainer.current_epoch),
-        "parameters": task.net.n_parameters(),
-        "wall_seconds": round(sum(float(r.get("wall_seconds", 0.0)) for r in runs), 1),
-        "energy_kwh": _total([r.get("energy_kwh") for r in runs]),
-        "emissions_kg_co2eq": _total([r.get("emissions_kg_co2eq") for r in runs]),
-        "energy_note": "codecarbon OfflineEmissionsTracker estimate (a power model, not a meter); null: not tracked",
-        "data": datamodule.data_summary(),
-        "hardware": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "accelerator": type(trainer.accelerator).__name__,
-            "devices": trainer.world_size,
-            "torch_threads": torch.get_num_threads(),
+    report = write_report(
+        folder,
+        "acoustic",
+        run,
+        {
+            "steps": int(trainer.global_step),
+            "epochs": int(trainer.current_epoch),
+            "parameters": task.net.n_parameters(),
+            "data": datamodule.data_summary(),
+            "hardware": {
+                "platform": platform.platform(),
+                "processor": platform.processor() or platform.machine(),
+                "accelerator": type(trainer.accelerator).__name__,
+                "devices": trainer.world_size,
+                "torch_threads": torch.get_num_threads(),
+            },
+            "hyper_parameters": dict(task.hparams),
         },
-        "hyper_parameters": dict(task.hparams),
-        "runs": runs,
-    }
+    )
     extra = {"training": {k: report[k] for k in ("steps", "epochs", "wall_seconds", "energy_kwh")}}
     extra["training"]["data_licences"] = report["data"]["licences"]
     task.net.save(folder, extra=extra)
-    text = json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n"
-    tmp = report_path.with_name(f".{REPORT_FILE}.part")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, report_path)
     return folder
 
 
@@ -828,7 +722,13 @@ class ExportModel(Callback):
         self._last = step
         record = self.record or RunRecord()
         folder = Path(self.dirpath or Path(trainer.default_root_dir) / "export")
-        export(pl_module, trainer.datamodule, trainer, folder, record.as_dict(trainer, pl_module, "running"))
+        export(
+            pl_module,
+            trainer.datamodule,
+            trainer,
+            folder,
+            record.as_dict(pl_module.start_step, trainer.global_step, "running"),
+        )
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
@@ -849,7 +749,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     export_dir = Path(cli.config.get("export_dir") or root / "export")
     is_zero = rank_zero_only.rank == 0
     country = cli.config.get("energy_country")
-    tracker = _energy_tracker(country, root / "energy") if is_zero else None
+    tracker = energy_tracker(country, root / "energy", "vocalsynth-acoustic") if is_zero else None
     record = RunRecord(tracker, country, cli.config.get("ckpt_path"), root / "energy")
     for callback in trainer.callbacks:
         if isinstance(callback, ExportModel):
@@ -872,7 +772,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             str(e) if isinstance(e, CheckpointWriteError) else f"the disk is full: {e}",
         )
     finally:
-        run = record.as_dict(trainer, task, status, final=True)
+        run = record.as_dict(task.start_step, trainer.global_step, status, final=True)
         # a diverged run keeps its last good export; a full disk has no room for another
         if is_zero and trainer.global_step > 0 and failure is None:
             export(task, data, trainer, export_dir, run)

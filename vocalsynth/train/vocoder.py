@@ -40,6 +40,7 @@ from vocalsynth.models.vocoder.losses import (
 )
 from vocalsynth.train import checkpoint_io
 from vocalsynth.train.checkpoint_io import CheckpointWriteError, is_disk_full
+from vocalsynth.train.energy import RunRecord, energy_tracker, write_report
 from vocalsynth.train.guard import NonFiniteGuard, TrainingDiverged
 from vocalsynth.train.vocoder_data import (
     FixedSegments,
@@ -379,6 +380,59 @@ def _checkpoint_class():
     return StepCheckpoint
 
 
+class TrainingReport(L.Callback):
+    """Writes ``training_report.json`` beside the exported vocoder at every checkpoint and when training
+    ends: this run segment's steps, wall time and energy (codecarbon, when ``country`` is set) merged with
+    the earlier segments of the same training, so a voice card can state what the vocoder cost."""
+
+    def __init__(self, country: str | None = None, resumed_from: str | None = None):
+        self.country, self.resumed_from = country, resumed_from
+        self.record: RunRecord | None = None
+        self.first_step = 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or self.record is not None:
+            return
+        energy_dir = Path(trainer.default_root_dir) / "energy"
+        tracker = energy_tracker(self.country, energy_dir, "vocalsynth-vocoder")
+        if tracker is not None:
+            tracker.start()
+        self.record = RunRecord(tracker, self.country, self.resumed_from, energy_dir)
+        self.first_step = int(trainer.global_step)
+
+    def write(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, status: str, final: bool = False
+    ) -> None:
+        if self.record is None or not trainer.is_global_zero or trainer.fast_dev_run:
+            return
+        dm = getattr(trainer, "datamodule", None)
+        write_report(
+            Path(pl_module.export_path()),
+            "vocoder",
+            self.record.as_dict(self.first_step, trainer.global_step, status, final=final),
+            {
+                "steps": int(trainer.global_step),
+                "parameters": sum(p.numel() for p in pl_module.vocoder.parameters()),
+                "data": {
+                    "paths": list(getattr(dm, "paths", [])),
+                    "held_out": list(getattr(dm, "held_out", [])),
+                },
+                "hyper_parameters": dict(pl_module.hparams),
+            },
+        )
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        self.write(trainer, pl_module, "running")
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.write(trainer, pl_module, "interrupted" if trainer.interrupted else "finished", final=True)
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        self.write(trainer, pl_module, f"stopped: {type(exception).__name__}", final=True)
+
+
 def _cli_class():
     from lightning.pytorch.cli import LightningCLI
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -389,6 +443,12 @@ def _cli_class():
 
         def add_arguments_to_parser(self, parser) -> None:
             parser.add_argument("--num_threads", type=int | None, default=None, help="torch.set_num_threads")
+            parser.add_argument(
+                "--energy_country",
+                type=str | None,
+                default=None,
+                help="ISO alpha-3 country for codecarbon's offline energy estimate; null: off",
+            )
             parser.add_lightning_class_args(_checkpoint_class(), "checkpoint")
             parser.set_defaults(
                 {
@@ -426,6 +486,8 @@ def _cli_class():
                 kwargs["logger"] = loggers
             trainer = super().instantiate_trainer(**kwargs)
             checkpoint_io.install(trainer)
+            cfg = self.config.get(str(self.subcommand), self.config)
+            trainer.callbacks.append(TrainingReport(cfg.get("energy_country"), cfg.get("ckpt_path")))
             return trainer
 
     return VocalsynthCLI

@@ -35,21 +35,37 @@ def _json(path: Path | None) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _sum(*values: Any) -> float | None:
+    known = [float(v) for v in values if v is not None]
+    return round(sum(known), 6) if known else None
+
+
 def build(args: argparse.Namespace) -> Path:
     card = yaml.safe_load(Path(args.card).read_text(encoding="utf-8"))
     acoustic = Path(args.acoustic)
     report = _json(acoustic / "training_report.json")
     vocoder_cfg = _json(Path(args.vocoder) / "config.json") if args.vocoder != "world" else {}
-    hours = report.get("wall_seconds", 0.0) / 3600 + float(card.get("vocoder_training_hours", 0.0))
+    # the vocoder's own report (training since energy tracking reached the vocoder); else the card's hours
+    vocoder_report = _json(Path(args.vocoder) / "training_report.json") if args.vocoder != "world" else {}
+    vocoder_hours = (
+        vocoder_report["wall_seconds"] / 3600
+        if vocoder_report.get("wall_seconds")
+        else float(card.get("vocoder_training_hours", 0.0))
+    )
+    both = report.get("energy_kwh") is not None and vocoder_report.get("energy_kwh") is not None
     training = {
         "hardware": card.get("hardware", "2-core x86_64 CPU, no GPU"),
-        "hours": round(hours, 2),
-        "energy_kwh": report.get("energy_kwh"),
-        "co2_kg": report.get("emissions_kg_co2eq"),
+        "hours": round(report.get("wall_seconds", 0.0) / 3600 + vocoder_hours, 2),
+        "energy_kwh": _sum(report.get("energy_kwh"), vocoder_report.get("energy_kwh")),
+        "co2_kg": _sum(report.get("emissions_kg_co2eq"), vocoder_report.get("emissions_kg_co2eq")),
         "acoustic_steps": report.get("steps"),
         "vocoder_steps": (vocoder_cfg.get("extra") or {}).get("global_step"),
         "energy_note": (report.get("energy_note") or "")
-        + "; acoustic model only — the vocoder's training energy was not tracked",
+        + (
+            "; acoustic model and vocoder"
+            if both
+            else "; acoustic model only — the vocoder's energy was not tracked"
+        ),
     }
     evaluation = _json(Path(args.evaluation)) if args.evaluation else {}
     voice = package_voice(
@@ -73,9 +89,13 @@ def build(args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m vocalsynth.voices.package", description=__doc__)
-    p.add_argument("--acoustic", required=True, help="exported acoustic model folder (with training_report.json)")
+    p.add_argument(
+        "--acoustic", required=True, help="exported acoustic model folder (with training_report.json)"
+    )
     p.add_argument("--vocoder", required=True, help="exported vocoder folder, or 'world'")
-    p.add_argument("--card", required=True, help="YAML with name, version, licence, consent, training_data, ...")
+    p.add_argument(
+        "--card", required=True, help="YAML with name, version, licence, consent, training_data, ..."
+    )
     p.add_argument("--evaluation", help="JSON of evaluation figures to put on the card")
     p.add_argument("--out", required=True, help="voice folder to create")
     p.add_argument("--overwrite", action="store_true")
