@@ -94,3 +94,22 @@ def test_eval_refuses_unknown_songs(tmp_path, capsys):
     assert rc == 2 and "pjs999" in capsys.readouterr().err
     rc = main(["eval", "--data", str(tmp_path), "--out", str(tmp_path / "out")])  # 1 song: nothing held out
     assert rc == 2 and "held-out" in capsys.readouterr().err
+
+
+def test_eval_scores_reports_conformance_of_outside_scores(tmp_path, capsys):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "sakura_ja.txt"
+    out = tmp_path / "scores.json"
+    assert main(["eval", "--scores", str(example), "--json", str(out), "--threads", "1"]) == 0
+    report = json.loads(out.read_text())
+    (row,) = report["scores"]
+    assert row["key_shift"] == -12  # written around C5, fitted an octave down into the low default voice
+    assert row["notes"] == 14 and 0 <= row["within_pesto"] <= 14
+    assert report["total"]["fraction_pesto"] == row["within_pesto"] / 14
+    assert "sakura_ja.txt" in capsys.readouterr().out
+
+
+def test_eval_needs_data_or_scores(capsys):
+    assert main(["eval"]) == 2
+    assert "--scores" in capsys.readouterr().err

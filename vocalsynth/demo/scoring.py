@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 from vocalsynth.demo.limits import DemoError, DemoLimits
 from vocalsynth.score import Score, ScoreError, load_score, notation, pitch_name, validate
 from vocalsynth.score.io import EXTENSIONS
+from vocalsynth.synthesis.voice_range import suggest_key_shift  # noqa: F401 (the demo's API)
 
 NOTATION_SOURCE = "notation"
 TABLE_SOURCE = "note table"
@@ -24,7 +24,6 @@ UPLOAD_SUFFIXES = tuple(sorted(EXTENSIONS))
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"  # a source checkout's examples/
 # what the notation box holds when there are no example songs (an installed package has none)
 FALLBACK_SONG = 'title="Scale" tempo=100 lang=ja\nC4/4 ど D4 れ E4 み F4 ふぁ | G4/2 そ R/2 |\n'
-MAX_OCTAVES = 3  # the key fit tries shifts of -3..+3 octaves
 
 # a token of notation text: runs of non-space characters and quoted strings (which may hold spaces)
 _TOKEN = re.compile(r'(?:"(?:\\.|[^"\\])*"?|[^\s"])+')
@@ -183,26 +182,6 @@ def pitch_span(score: Score, key_shift: float = 0.0) -> tuple[int, int]:
     """Lowest and highest sung MIDI pitch of ``score`` after ``key_shift`` semitones."""
     pitches = [n.pitch for n in score.sung_notes]
     return round(min(pitches) + key_shift), round(max(pitches) + key_shift)
-
-
-def suggest_key_shift(score: Score, voice_range: tuple[int, int] | None) -> int:
-    """The shift by whole octaves (so the tune keeps its key) that puts the most notes of the melody inside
-    ``voice_range`` (MIDI low, high): the smallest such shift, then the one that centres the melody's median
-    best. A melody already in range stays; 0 when the voice's range is unknown."""
-    if voice_range is None:
-        return 0
-    lo, hi = voice_range
-    pitches = [n.pitch for n in score.sung_notes]
-    if not pitches:
-        return 0
-    middle, median = (lo + hi) / 2, statistics.median(pitches)
-
-    def cost(octaves: int) -> tuple[int, int, float]:
-        shift = 12 * octaves
-        outside = sum(1 for p in pitches if not lo <= p + shift <= hi)
-        return outside, abs(octaves), abs(median + shift - middle)
-
-    return 12 * min(range(-MAX_OCTAVES, MAX_OCTAVES + 1), key=cost)
 
 
 def describe(score: Score, key_shift: float, voice_range: tuple[int, int] | None) -> str:

@@ -4,7 +4,6 @@ its singing range, and a `Synthesizer` loaded once and kept for every later rend
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,15 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vocalsynth.demo.limits import DemoError
+from vocalsynth.synthesis.voice_range import parse_pitch_name, voice_range  # noqa: F401 (the demo's API)
 from vocalsynth.voices import DEFAULT_VOICE, VoiceCard, list_voices, read_card, resolve_voice
 
 if TYPE_CHECKING:
     from vocalsynth.synth import Synthesizer
-
-_NOTE_NAME = r"([A-Ga-g])([#b]?)(-?\d)"
-# a range stated in a card's description, e.g. "pitch range, A#2-G4"
-_RANGE_IN_TEXT = re.compile(r"range\D{0,40}?" + _NOTE_NAME + r"\s*(?:-|–|to)\s*" + _NOTE_NAME)
-_STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
 
 @dataclass
@@ -58,36 +53,6 @@ def default_voice_name(voices: dict[str, VoiceOption], wanted: str | os.PathLike
     if not voices:
         raise DemoError("no voice to offer: install one (vocalsynth voices) or pass --voice FOLDER")
     return next(iter(voices))
-
-
-def parse_pitch_name(text: str) -> int:
-    """'A#2' -> 46 (scientific pitch, C4 = 60)."""
-    m = re.fullmatch(_NOTE_NAME, text.strip())
-    if m is None:
-        raise ValueError(f"not a pitch name: {text!r}")
-    letter, accidental, octave = m.groups()
-    return 12 * (int(octave) + 1) + _STEPS[letter.upper()] + {"#": 1, "b": -1, "": 0}[accidental]
-
-
-def voice_range(card: VoiceCard) -> tuple[int, int] | None:
-    """The MIDI range the voice sings, as its card states it: a ``range`` field (``"A#2-G4"`` or
-    ``[46, 67]``), else a range written in its description ("pitch range, A#2-G4"); None if it says none."""
-    value = card.extra.get("range")
-    try:
-        if isinstance(value, str):
-            lo, hi = re.split(r"\s*(?:-|–|to)\s*(?=[A-Ga-g])", value.strip(), maxsplit=1)
-            found = parse_pitch_name(lo), parse_pitch_name(hi)
-        elif isinstance(value, (list, tuple)) and len(value) == 2:
-            found = tuple(v if isinstance(v, int) else parse_pitch_name(str(v)) for v in value)
-        else:
-            m = _RANGE_IN_TEXT.search(card.description or "")
-            if m is None:
-                return None
-            found = parse_pitch_name("".join(m.groups()[:3])), parse_pitch_name("".join(m.groups()[3:]))
-    except ValueError:
-        return None
-    lo, hi = found
-    return (lo, hi) if 0 <= lo < hi <= 127 else None
 
 
 def card_markdown(card: VoiceCard) -> str:

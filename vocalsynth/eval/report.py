@@ -459,8 +459,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="pjs", help="corpus layout of the held-out songs (default: pjs)")
     p.add_argument(
         "--data",
-        required=True,
-        help="the corpus folder, or a folder holding it as <corpus>/ (../shared/data)",
+        help="the corpus folder, or a folder holding it as <corpus>/ (../shared/data); needed unless --scores",
+    )
+    p.add_argument(
+        "--scores",
+        nargs="+",
+        metavar="SCORE",
+        help="instead of held-out recordings: sing these score files and report only score conformance "
+        "(notes within 50 cents, by PESTO and WORLD)",
+    )
+    p.add_argument(
+        "--key-shift",
+        type=float,
+        help="with --scores: semitones for every score (default: whole octaves into the voice's range)",
     )
     p.add_argument(
         "--cache",
@@ -468,7 +479,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--song", action="append", default=[], help="sing this item id (repeatable; any split)")
     p.add_argument("--songs", type=int, help="only the first N held-out songs")
-    p.add_argument("--out", required=True, help="folder for report.md, report.json, plots/ and audio/")
+    p.add_argument(
+        "--out", help="folder for report.md, report.json, plots/ and audio/ (needed unless --scores)"
+    )
     p.add_argument("--json", help="also write the JSON report here")
     p.add_argument("--no-english", action="store_true", help="skip the English intelligibility test")
     p.add_argument("--english-key-shift", type=float, default=0.0, help="semitones for the English lines")
@@ -492,6 +505,11 @@ def main(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    if args.scores:
+        return _main_scores(args, log)
+    if not args.data or not args.out:
+        print("error: --data and --out are needed (or --scores FILE ...)", file=sys.stderr)
+        return 2
     try:
         songs = held_out_songs(
             args.corpus, args.data, cache=args.cache, songs=args.song or None, limit=args.songs
@@ -517,4 +535,24 @@ def main(args: argparse.Namespace) -> int:
     text = markdown(report)
     print(text.split("\nSystems:")[0].rstrip())
     print("\nwrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _main_scores(args: argparse.Namespace, log: Callable[[str], None]) -> int:
+    """``vocalsynth eval --scores ...``: score conformance only; prints the table, writes ``--json``."""
+    from vocalsynth import Synthesizer
+    from vocalsynth.errors import InputError
+    from vocalsynth.eval.scores import markdown as scores_markdown
+    from vocalsynth.eval.scores import score_conformance
+
+    try:
+        synth = Synthesizer.from_pretrained(args.voice)
+        report = score_conformance(synth, args.scores, key_shift=args.key_shift, log=log)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(scores_markdown(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+        print(f"\nwrote {args.json}")
     return 0
