@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -347,3 +348,14 @@ def test_cli_sing_errors_exit_2_and_leave_no_file(voice, tmp_path, capsys):
     code, _, err = run_sing(capsys, "x.txt", "-o", out_wav, "--voice", tmp_path / "nope")
     assert code == 2 and "no such voice folder" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_key_shift_auto_fits_the_melody_into_the_default_voice(tmp_path, capsys):
+    score = Path(__file__).resolve().parents[1] / "examples" / "sakura_ja.txt"  # written around C5
+    out_wav = tmp_path / "auto.wav"
+    code, _, err = run_sing(capsys, score, "-o", out_wav, "--key-shift", "auto", "--no-conformance", "-q")
+    assert code == 0, err
+    assert "key shift auto: -12" in err
+    assert read_label(out_wav)["controls"] == "key_shift:-12"
+    with pytest.raises(SystemExit):
+        run_sing(capsys, score, "-o", out_wav, "--key-shift", "up")

@@ -37,7 +37,12 @@ def add_sing_arguments(p: argparse.ArgumentParser) -> None:
         "--vocoder", help="'world' (the WORLD baseline) or a vocoder folder instead of the voice's own"
     )
     g = p.add_argument_group("controls")
-    g.add_argument("--key-shift", type=float, default=0.0, help="semitones up (negative: down)")
+    g.add_argument(
+        "--key-shift",
+        type=_key_shift,
+        default=0.0,
+        help="semitones up (negative: down), or 'auto': whole octaves that fit the melody into the voice's range",
+    )
     g.add_argument("--tempo", type=float, default=1.0, help="tempo multiplier (1.2 = 20%% faster)")
     g.add_argument("--vibrato", type=float, default=1.0, help="vibrato depth multiplier (0 = none)")
     g.add_argument("--vibrato-rate", type=float, default=1.0, help="vibrato rate multiplier")
@@ -81,6 +86,28 @@ def _progress_bar(stream: TextIO):
     return show
 
 
+def _key_shift(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of semitones or 'auto': {text!r}") from None
+
+
+def _auto_key_shift(args, synth) -> int:
+    """``--key-shift auto``: the whole-octave shift that puts the most notes inside the voice's range."""
+    from vocalsynth.score import load_score, pitch_name
+    from vocalsynth.synthesis.voice_range import suggest_key_shift, voice_range
+
+    score = load_score(args.score, format=args.format, part=args.part, verse=args.verse, language=args.lang)
+    rng = voice_range(synth.card) if synth.card is not None else None
+    shift = suggest_key_shift(score, rng)
+    where = f"the voice's range {pitch_name(rng[0])}–{pitch_name(rng[1])}" if rng else "no range on the card"
+    print(f"key shift auto: {shift:+d} semitones ({where})", file=sys.stderr)
+    return shift
+
+
 def sing_main(args: argparse.Namespace) -> int:
     """``vocalsynth sing``: render a score with a voice to a labelled WAV/FLAC and print a one-line summary."""
     out = Path(args.output)
@@ -100,6 +127,9 @@ def sing_main(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         synth = Synthesizer.from_pretrained(args.voice)
         loaded = time.perf_counter() - t0
+        key_shift = args.key_shift
+        if key_shift == "auto":
+            key_shift = _auto_key_shift(args, synth)
         rendering = synth.sing(
             args.score,
             format=args.format,
@@ -108,7 +138,7 @@ def sing_main(args: argparse.Namespace) -> int:
             lang=args.lang,
             singer=args.singer,
             vocoder=args.vocoder,
-            key_shift=args.key_shift,
+            key_shift=key_shift,
             tempo=args.tempo,
             vibrato=args.vibrato,
             vibrato_rate=args.vibrato_rate,
