@@ -48,13 +48,7 @@ TINY = AcousticConfig(
 # --- fixtures ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # small tensors on a busy 2-core machine: a second thread only waits for a core (10-100x slower here)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -30,15 +30,7 @@ HIGH_TUNE = 'title="Up" tempo=150 lang=ja C5/4 ら D5 り E5/2 る'
 LOW_TUNE = "tempo=150 lang=ja C3/4 ら D3 り E3/2 る"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine two threads spin-wait for each other."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

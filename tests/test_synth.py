@@ -29,16 +29,7 @@ SR, HOP = 24000, 240
 SONG = "tempo=240 lang=en C4/4 hel- D4 -lo E4/2 world R/2 G4/4 sing A4 a G4/2 song R/2 E4/4 la D4 la C4/2 la"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: these models are tiny, and on a busy 2-core machine two threads spin-wait for each
-    other (a 4 s song took 8 s to render with two threads and 0.2 s with one)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

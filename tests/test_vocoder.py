@@ -23,13 +23,7 @@ SR, HOP = CFG.sample_rate, CFG.hop_length
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "vocoder"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # on a shared 2-core machine torch's 2 threads fight other work and run slower than one
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(**kw) -> SourceFilterVocoder:
