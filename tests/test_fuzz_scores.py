@@ -35,6 +35,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_ds import SEGMENT as DS_SEGMENT  # tests/ is on sys.path
+from test_midi import meta_text, midi
 
 from vocalsynth.score import Score, ScoreError, load_score, validate
 from vocalsynth.score import ds as ds_format
@@ -152,26 +154,6 @@ def _scores() -> list[Score]:
     return [load_score(text) for text in SONGS]
 
 
-def _midi(
-    tracks: list[list[tuple[int, mido.Message | mido.MetaMessage]]], fmt: int = 1, tpb: int = 480
-) -> bytes:
-    mf = mido.MidiFile(type=fmt, ticks_per_beat=tpb)
-    for events in tracks:
-        track = mido.MidiTrack()
-        now = 0
-        for tick, msg in sorted(events, key=lambda e: e[0]):
-            track.append(msg.copy(time=tick - now))
-            now = tick
-        mf.tracks.append(track)
-    buf = io.BytesIO()
-    mf.save(file=buf)
-    return buf.getvalue()
-
-
-def _text_event(kind: str, raw: bytes, tick: int):
-    return tick, mido.MetaMessage(kind, text=raw.decode("latin-1"))
-
-
 def _note_events(spec, channel=0):
     out = []
     for beat, beats, pitch in spec:
@@ -183,28 +165,26 @@ def _note_events(spec, channel=0):
 def _midi_seeds() -> list[bytes]:
     melody = [(i * 0.5, 0.5, 60 + (i * 5) % 12) for i in range(12)]
     words = ["Twin-", "kle ", "twin-", "kle ", "lit-", "tle ", "star ", "+", "how ", "I ", "won-", "der"]
-    lyric_track = [_text_event("lyrics", w.encode(), round(i * 240)) for i, w in enumerate(words)]
+    lyric_track = [meta_text("lyrics", w.encode(), round(i * 240)) for i, w in enumerate(words)]
     tempo = [
         (0, mido.MetaMessage("set_tempo", tempo=500000)),
         (2880, mido.MetaMessage("set_tempo", tempo=400000)),
     ]
     meta = [(0, mido.MetaMessage("time_signature", numerator=3, denominator=4)), *tempo]
-    sjis = [_text_event("lyrics", w.encode("cp932"), i * 480) for i, w in enumerate("さくらさくら")]
+    sjis = [meta_text("lyrics", w.encode("cp932"), i * 480) for i, w in enumerate("さくらさくら")]
     return [
-        _midi([meta, _note_events(melody), lyric_track]),  # lyrics on their own track
-        _midi(
+        midi(meta, _note_events(melody), lyric_track),  # lyrics on their own track
+        midi(
             [
-                [
-                    *meta,
-                    *lyric_track,
-                    *_note_events(melody, 0),
-                    *_note_events(melody[::2], 9),
-                    *_note_events(melody, 3),
-                ]
+                *meta,
+                *lyric_track,
+                *_note_events(melody, 0),
+                *_note_events(melody[::2], 9),
+                *_note_events(melody, 3),
             ],
             fmt=0,
         ),
-        _midi([meta, [*_note_events(melody[:6], 1), *sjis]], tpb=96),
+        midi(meta, [*_note_events(melody[:6], 1), *sjis], tpb=96),
     ]
 
 
@@ -212,9 +192,9 @@ def _kar_seeds() -> list[bytes]:
     melody = [(i * 1.0, 1.0, 64 + (i % 5)) for i in range(10)]
     texts = [b"@KMIDI KARAOKE FILE", b"@LENG", b"@TTwinkle", b"@Tfuzz"]
     words = [b"\\Twin", b"kle ", b"/twin", b"kle ", b"lit", b"tle ", b"/star", b"", b"how ", b"I"]
-    track0 = [_text_event("text", t, 0) for t in texts]
-    track0 += [_text_event("text", w, i * 480) for i, w in enumerate(words)]
-    return [_midi([track0, [(0, mido.MetaMessage("track_name", name="Words")), *_note_events(melody)]])]
+    track0 = [meta_text("text", t, 0) for t in texts]
+    track0 += [meta_text("text", w, i * 480) for i, w in enumerate(words)]
+    return [midi(track0, ["Words", *_note_events(melody)])]
 
 
 UST_SEED = (
@@ -226,16 +206,7 @@ UST_SEED = (
 )
 DS_SEED = [
     {
-        "offset": 1.0,
-        "text": "AP 天 上 SP",
-        "ph_seq": "AP t ian sh ang SP",
-        "ph_dur": "0.4 0.1 0.4 0.1 0.8 0.2",
-        "ph_num": "2 2 1 1",
-        "note_seq": "rest C4 D4/Eb4 E4 rest",
-        "note_dur": "0.5 0.5 0.5 0.4 0.1",
-        "note_slur": "0 0 0 1 0",
-        "f0_seq": "261.6 261.6 293.7",
-        "f0_timestep": "0.005",
+        **DS_SEGMENT,
         "vocalsynth": {"tempos": [[0, 90]], "time_signatures": [[0, 3, 4]], "title": "x", "language": "zh"},
     },
     {"offset": 3.0, "note_seq": "C4 D4 rest", "note_dur": "0.5 0.5 0.2", "text": "la li SP"},
