@@ -121,12 +121,11 @@ def write_report(folder: Path, model: str, run: dict[str, Any], fields: dict[str
     report = {
         "format": "vocalsynth-training-report",
         "model": model,
-        **{k: v for k, v in fields.items() if k not in ("data", "hardware", "hyper_parameters")},
+        **fields,
         "wall_seconds": round(sum(float(r.get("wall_seconds", 0.0)) for r in runs), 1),
         "energy_kwh": _total([r.get("energy_kwh") for r in runs]),
         "emissions_kg_co2eq": _total([r.get("emissions_kg_co2eq") for r in runs]),
         "energy_note": ENERGY_NOTE,
-        **{k: v for k, v in fields.items() if k in ("data", "hardware", "hyper_parameters")},
         "runs": runs,
     }
     tmp = path.with_name(f".{REPORT_FILE}.part")
