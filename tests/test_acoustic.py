@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -229,6 +230,52 @@ def test_vibrato_depth_zero_removes_vibrato(model, seq):
     assert np.allclose(dev_half - dev_off, (dev_on - dev_off) / 2, atol=0.05)
 
 
+def test_voiced_consonants_on_notes_are_voiced(seq):
+    # a model whose V/UV predictor says "unvoiced" everywhere still voices vowels and voiced consonants (/m/,
+    # /r/, /b/ ... trained on DIO's voicing, which misses them) -- and only those
+    torch.manual_seed(0)
+    m = AcousticModel([*inventory.symbols("ja"), "SP", "AP"], ["alto"], ["ja"], config=TINY).eval()
+    with torch.no_grad():
+        m.pitch.out.bias[1] = -20.0
+    frames = m.infer(seq)
+    sung = {p.note_index for p in seq if p.note_pitch}
+    for sym, start, n, p in zip(frames.ph_symbols, frames.ph_start, frames.ph_frames, seq, strict=True):
+        vuv = frames.vuv[start : start + n]
+        expect = inventory.is_voiced(sym) and p.note_index in sung
+        assert (vuv > 0).all() == expect and ((vuv > 0).any() == expect or n == 0), sym
+
+
+def _held_offsets(frames: Frames) -> np.ndarray:
+    """Each note's median sung pitch over its middle 60 %, in cents from the written pitch."""
+    out = []
+    for _, a, b, pitch in frames.notes:
+        if pitch <= 0 or b - a < 10:
+            continue
+        f = frames.f0_hz[a + int(0.2 * (b - a)) : a + int(0.8 * (b - a)) + 1]
+        out.append(np.median(_cents(f[f > 0])) - 100 * (pitch - 69))
+    return np.asarray(out)
+
+
+def test_pitch_correction_moves_held_notes_onto_the_written_pitch(model, seq):
+    with torch.no_grad():
+        saved = model.pitch.out.bias[0].clone()
+        model.pitch.out.bias[0] -= 0.8  # a singer who holds notes flat
+    try:
+        plain = model.infer(seq, Controls(vibrato_depth=0, pitch_correction=0))
+        as_learned = _held_offsets(plain)
+        half = _held_offsets(model.infer(seq, Controls(vibrato_depth=0, pitch_correction=0.5)))
+        tuned = model.infer(seq, Controls(vibrato_depth=0, pitch_correction=1))
+    finally:
+        with torch.no_grad():
+            model.pitch.out.bias[0] = saved
+    assert np.abs(as_learned).mean() > 40
+    assert np.allclose(half, as_learned / 2, atol=10) and np.abs(_held_offsets(tuned)).max() < 10
+    def steepest(frames: Frames) -> float:
+        return float(np.abs(np.diff(_cents(frames.f0_hz[frames.f0_hz > 0]))).max())
+
+    assert steepest(tuned) < steepest(plain) + 30  # no step added between notes (cents a frame)
+
+
 def test_note_pitch_curve_override(model, seq):
     frames = model.infer(seq, Controls(note_pitch_curves={13: [0.0]}, key_shift=-2))
     _, a, b, pitch = next(n for n in frames.notes if n[0] == 13)
@@ -351,7 +398,10 @@ def test_acoustic_configs_train_one_step(config, corpus, seq, tmp_path):
     from vocalsynth.train.acoustic import train_main
 
     root = tmp_path / "run"
-    assert train_main([*_train_args(config, corpus, root), "--trainer.fast_dev_run", "1"]) == 0
+    extra = []
+    if yaml.safe_load(config.read_text())["model"]["init_args"].get("train_part") == "refiner":
+        extra = ["--model.init_args.init_from", str(_small_export(corpus, tmp_path / "base"))]
+    assert train_main([*_train_args(config, corpus, root), "--trainer.fast_dev_run", "1", *extra]) == 0
     assert list((root / "renders").glob("*.png"))  # validation rendered a phrase
     report = json.loads((root / "export" / "training_report.json").read_text())
     assert report["steps"] == 1 and report["data"]["licences"] == ["CC0-1.0"]
@@ -361,6 +411,74 @@ def test_acoustic_configs_train_one_step(config, corpus, seq, tmp_path):
     assert exported.singers == ["alto", "tenor"] and exported.phonemes == ["SP", "ja/a", "ja/k", "ja/s"]
     short = [p for p in seq if p.symbol in exported.phoneme_ids]  # the corpus knows a, k, s, SP only
     assert exported.infer(type(seq)(phonemes=short[:4], language="ja")).n_frames > 0
+
+
+def _small_export(corpus: Path, root: Path) -> Path:
+    """A one-step small model trained on the tiny corpus: what a refiner config starts from."""
+    from vocalsynth.train.acoustic import train_main
+
+    if not (root / "export" / "model.safetensors").is_file():
+        args = [*_train_args(CONFIGS / "acoustic" / "small.yaml", corpus, root), "--trainer.max_steps", "1"]
+        assert train_main([*args, "--trainer.limit_val_batches", "0"]) == 0
+    return root / "export"
+
+
+@pytest.mark.filterwarnings("ignore:LightningCLI's args parameter")
+def test_refiner_trains_alone_on_a_frozen_model(corpus, seq, tmp_path):
+    pytest.importorskip("lightning")
+    from vocalsynth.train.acoustic import train_main
+
+    base = _small_export(corpus, tmp_path / "base")
+    root = tmp_path / "refiner"
+    args = [*_train_args(CONFIGS / "acoustic" / "small_refiner.yaml", corpus, root)]
+    args += ["--model.init_args.init_from", str(base), "--trainer.max_steps", "3"]
+    args += ["--trainer.limit_val_batches", "0", "--model.init_args.warmup_steps", "1"]
+    assert train_main(args) == 0
+    report = json.loads((root / "export" / "training_report.json").read_text())
+    base_report = json.loads((base / "training_report.json").read_text())
+    assert report["steps"] == 3 and report["inherited"]["steps"] == 1  # what the base cost is counted too
+    assert report["wall_seconds"] >= base_report["wall_seconds"] + report["runs"][-1]["wall_seconds"] - 0.2
+    before, after = AcousticModel.load(base), AcousticModel.load(root / "export")
+    assert before.refiner is None and after.refiner is not None
+    kept = after.state_dict()
+    for name, value in before.state_dict().items():
+        assert torch.equal(value, kept[name]), f"{name} moved while only the refiner trains"
+    assert any(kept[k].abs().sum() > 0 for k in ("refiner.out.weight", "refiner.out.bias"))  # it learned
+
+    short = type(seq)(phonemes=[p for p in seq if p.symbol in after.phoneme_ids][:6], language="ja")
+    plain, refined = before.infer(short), after.infer(short)
+    assert np.array_equal(plain.mel, after.infer(short, Controls(refine_steps=0)).mel)  # 0 steps: no refiner
+    assert not np.allclose(plain.mel, refined.mel)
+    assert np.array_equal(refined.mel, after.infer(short).mel)  # a fixed seed: the same render every time
+    assert np.array_equal(plain.f0_hz, refined.f0_hz)  # the refiner touches the mel only
+
+
+def test_refiner_config_errors(corpus, tmp_path):
+    pytest.importorskip("lightning")
+    from vocalsynth.train.acoustic import AcousticTask
+
+    tables = {"phonemes": ["SP", "ja/a"], "singers": ["x"], "languages": ["ja"]}
+    with pytest.raises(ValueError, match="needs init_from"):
+        AcousticTask({**asdict(TINY), "refiner_channels": 16}, tables, train_part="refiner")
+    with pytest.raises(ValueError, match="needs a model with a refiner"):
+        AcousticTask(TINY, tables, train_part="refiner", init_from="x")
+    with pytest.raises(ValueError, match="train_part must be one of"):
+        AcousticTask(TINY, tables, train_part="decoder")
+    other = AcousticModel(["SP", "ja/i"], ["x"], ["ja"], config=TINY).save(tmp_path / "other")
+    with pytest.raises(AcousticModelError, match="phoneme table mismatch"):
+        AcousticTask({**asdict(TINY), "refiner_channels": 16}, tables, init_from=str(other))
+
+
+def test_pitch_correction_control_is_checked(model, seq):
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ScoreError, match="pitch_correction"):
+            model.infer(seq, Controls(pitch_correction=bad))
+
+
+@pytest.mark.parametrize("steps", [-1, 1.5, True, 33])
+def test_refine_steps_control_is_checked(model, seq, steps):
+    with pytest.raises(ScoreError, match="refine_steps"):
+        model.infer(seq, Controls(refine_steps=steps))
 
 
 def test_crop_keeps_whole_phonemes():

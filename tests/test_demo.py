@@ -201,6 +201,7 @@ def test_render_settings_are_checked_and_name_the_control():
         ({"key_shift": 0.5}, "key_shift: must be whole semitones"),
         ({"gender": float("nan")}, "gender: must be a number"),
         ({"dynamics": "loud"}, "dynamics: must be a number"),
+        ({"pitch_correction": 1.5}, "pitch_correction: must be from 0 to 1"),
         ({"language": "fr"}, "language: must be one of auto, en, ja, zh"),
     ]:
         with pytest.raises(DemoError, match=words):

@@ -70,6 +70,8 @@ def test_eval_figures_are_sane(evaluated):
     s = report["summary"]
     song = report["per_song"][0]
     assert song["reference_alignment"] == "hand labels (cache)" and song["notes"] == 4
+    assert song["singer"] == "pjs"  # the recording's singer, which the default voice has learned
+    assert 0 < s["voice"]["render_rtf"] < 5 and "render_rtf" not in s["copy:WORLD"]
     for name in ("voice", "voice+WORLD", "copy:vocoder", "copy:WORLD"):
         for key in ("mcd_db", "f0_rmse_cents", "vuv_error_pct", "dnsmos_p808", "dnsmos_p808_minus_recording"):
             assert s[name][key] is not None and math.isfinite(s[name][key]), (name, key)
@@ -86,6 +88,18 @@ def test_eval_figures_are_sane(evaluated):
     intel = report["intelligibility"]
     assert len(intel["lines"]) == 2 and intel["chance_pct"] == 50.0
     assert intel["voice"]["correct_pct"] in (0.0, 50.0, 100.0) and 1 <= intel["voice"]["mean_rank"] <= 2
+
+
+def test_a_voice_with_a_refiner_is_also_judged_without_it():
+    from types import SimpleNamespace
+
+    from vocalsynth.eval.report import NO_REFINER, rendered_variants, system_descriptions
+
+    plain = SimpleNamespace(acoustic=SimpleNamespace(refiner=None))
+    refined = SimpleNamespace(acoustic=SimpleNamespace(refiner=object()))
+    assert list(rendered_variants(plain)) == ["voice", "voice+WORLD"]
+    assert rendered_variants(refined)[NO_REFINER] == {"refine_steps": 0}
+    assert NO_REFINER in system_descriptions(refined) and NO_REFINER not in system_descriptions(plain)
 
 
 def test_eval_refuses_unknown_songs(tmp_path, capsys):

@@ -102,3 +102,11 @@ def test_importing_the_frontend_loads_no_torch_and_no_espeak():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_voiced_phonemes():
+    voiced = {s.split("/")[1] for s in inventory.symbols("ja") if inventory.is_voiced(s)}
+    assert voiced == set("a i u e o N g d b n m r gy by ny my ry y w".split())
+    assert not any(inventory.is_voiced(s) for s in ("SP", "AP", "ja/cl", "ja/k", "ja/s", "ja/z", "ja/j"))
+    assert all(inventory.is_voiced(s) for s in ("en/l", "en/ng", "en/w", "zh/m", "zh/l", "zh/an"))
+    assert not any(inventory.is_voiced(s) for s in ("en/z", "en/p", "zh/b", "zh/g"))  # pinyin b, g: [p], [k]

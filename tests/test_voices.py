@@ -9,7 +9,9 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 import yaml
 
 from vocalsynth.voices import (
@@ -295,7 +297,9 @@ def test_package_sums_acoustic_and_vocoder_training_energy(tmp_path):
     shutil.copytree(default / "vocoder", vocoder)
     report = json.loads((acoustic / "training_report.json").read_text())
     (vocoder / "training_report.json").write_text(
-        json.dumps({"model": "vocoder", "wall_seconds": 3600.0, "energy_kwh": 0.25, "emissions_kg_co2eq": 0.1})
+        json.dumps(
+            {"model": "vocoder", "wall_seconds": 3600.0, "energy_kwh": 0.25, "emissions_kg_co2eq": 0.1}
+        )
     )
     card = Path(__file__).resolve().parents[1] / "recipes" / "pjs" / "voice.yaml"
     out = tmp_path / "voice"
@@ -305,3 +309,55 @@ def test_package_sums_acoustic_and_vocoder_training_energy(tmp_path):
     assert training["energy_kwh"] == pytest.approx(report["energy_kwh"] + 0.25)
     assert training["hours"] == pytest.approx(report["wall_seconds"] / 3600 + 1.0, abs=0.01)
     assert "acoustic model and vocoder" in training["energy_note"]
+
+
+def test_package_counts_the_model_a_refiner_started_from(tmp_path):
+    from vocalsynth.train.energy import inherited_training, write_report
+    from vocalsynth.voices.package import main as package_main
+
+    default = Path(__file__).resolve().parents[1] / "vocalsynth" / "voices" / "default"
+    acoustic = tmp_path / "acoustic"
+    shutil.copytree(default / "acoustic", acoustic)
+    base = json.loads((acoustic / "training_report.json").read_text())
+    (acoustic / "training_report.json").unlink()
+    run = {
+        "id": "r1",
+        "wall_seconds": 1800.0,
+        "steps": [0, 700],
+        "energy_kwh": 0.01,
+        "emissions_kg_co2eq": 0.004,
+    }
+    fields = {"steps": 700, "hyper_parameters": {"train_part": "refiner"}}
+    write_report(acoustic, "acoustic", run, fields, inherited_training(default / "acoustic"))
+    card = Path(__file__).resolve().parents[1] / "recipes" / "pjs" / "voice.yaml"
+    out = tmp_path / "voice"
+    assert package_main(["--acoustic", str(acoustic), "--vocoder", "world", "--card", str(card),
+                         "--out", str(out)]) == 0  # fmt: skip
+    training = yaml.safe_load((out / "voice.yaml").read_text())["training"]
+    assert training["acoustic_steps"] == base["steps"] + 700 and training["refiner_steps"] == 700
+    assert training["energy_kwh"] == pytest.approx(base["energy_kwh"] + 0.01)
+    vocoder_hours = float(yaml.safe_load(card.read_text()).get("vocoder_training_hours", 0.0))  # 'world'
+    assert training["hours"] == pytest.approx((base["wall_seconds"] + 1800) / 3600 + vocoder_hours, abs=0.01)
+
+
+def test_default_singer_is_the_one_a_render_uses(voice_dir, tmp_path):
+    from vocalsynth import Synthesizer
+
+    voice = package_voice(
+        voice_dir / "acoustic", voice_dir / "vocoder", tmp_path / "t", **CARD, default_singer="tenor"
+    )
+    assert voice.card.default_singer == "tenor" and "(default tenor)" in voice.card.summary()
+    song = "tempo=200 lang=ja C4/4 ra"
+    synth = Synthesizer.from_pretrained(tmp_path / "t")
+    plain = Synthesizer.from_pretrained(voice_dir)  # no default: the model's first singer, alto
+    torch.manual_seed(0)
+    default = synth.sing(song, conformance=False).frames.mel
+    torch.manual_seed(0)
+    tenor = plain.sing(song, singer="tenor", conformance=False).frames.mel
+    torch.manual_seed(0)
+    alto = synth.sing(song, singer="alto", conformance=False).frames.mel
+    assert np.array_equal(default, tenor) and not np.array_equal(default, alto)
+    with pytest.raises(VoiceError, match="default_singer.*'bass' is not one of the voice's singers"):
+        package_voice(
+            voice_dir / "acoustic", voice_dir / "vocoder", tmp_path / "b", **CARD, default_singer="bass"
+        )

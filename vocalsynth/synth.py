@@ -42,8 +42,9 @@ from vocalsynth.voices import VoiceError, load_voice, resolve_voice
 from vocalsynth.voices.card import VoiceCard
 
 TEMPO_LIMITS = (0.25, 4.0)
-# key_shift, vibrato, vibrato_rate, breathiness, tension, gender, dynamics as `sing` defaults them
-_SCALAR_DEFAULTS = (0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0)
+# key_shift, vibrato, vibrato_rate, breathiness, tension, gender, dynamics, pitch_correction as `sing`
+# defaults them
+_SCALAR_DEFAULTS = (0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.5)
 CACHE_PHRASES = 64
 
 
@@ -243,6 +244,8 @@ class Synthesizer:
         tension: float = 0.0,
         gender: float = 0.0,
         dynamics: float = 0.0,
+        pitch_correction: float = 0.5,
+        refine_steps: int | None = None,
         note_pitch_curves: Mapping[int, Sequence[float]] | None = None,
         note_durations: Mapping[int, float] | None = None,
         controls: Controls | None = None,
@@ -256,11 +259,14 @@ class Synthesizer:
 
         ``lang``: the lyrics' language (else each note's, the score's, or detected from the script);
         ``part``/``verse``/``format``: which part and verse to read from a file, and its format.
-        ``singer``: a singer of a multi-singer voice (name or index); ``vocoder``: ``"world"``, a vocoder
+        ``singer``: a singer of a multi-singer voice (name or index; default: the card's ``default_singer``,
+        else the model's first); ``vocoder``: ``"world"``, a vocoder
         folder or a `Vocoder` instead of the voice's. ``tempo``: a multiplier of the score's tempo (2 is
         twice as fast), applied to the score before phonemizing. Controls (see `Controls`): ``key_shift``
         (semitones), ``vibrato`` (depth multiplier), ``vibrato_rate`` (multiplier) or ``vibrato_rate_hz``,
-        ``vibrato_delay``, ``breathiness``, ``tension``, ``gender``, ``dynamics`` (dB),
+        ``vibrato_delay``, ``breathiness``, ``tension``, ``gender``, ``dynamics`` (dB), ``pitch_correction``
+        (0 the singer's intonation as learned .. 1 every note's held pitch on the written one), ``refine_steps``
+        (the mel refiner's steps for a voice that has one: 0 skips it, None the voice's default),
         ``note_pitch_curves`` ({note index: cents}), ``note_durations`` ({note index: seconds}, applied to
         the score: later notes move); or a whole ``controls`` object (the keyword controls must then be
         left at their defaults). Note indices are ``score.notes`` indices.
@@ -290,6 +296,8 @@ class Synthesizer:
             tension=tension,
             gender=gender,
             dynamics=dynamics,
+            pitch_correction=pitch_correction,
+            refine_steps=refine_steps,
             note_pitch_curves=note_pitch_curves,
             note_durations=note_durations,
             controls=controls,
@@ -348,6 +356,8 @@ class Synthesizer:
         tension: float = 0.0,
         gender: float = 0.0,
         dynamics: float = 0.0,
+        pitch_correction: float = 0.5,
+        refine_steps: int | None = None,
         note_pitch_curves: Mapping[int, Sequence[float]] | None = None,
         note_durations: Mapping[int, float] | None = None,
         controls: Controls | None = None,
@@ -382,6 +392,8 @@ class Synthesizer:
                 tension=tension,
                 gender=gender,
                 dynamics=dynamics,
+                pitch_correction=pitch_correction,
+                refine_steps=refine_steps,
                 note_pitch_curves=dict(note_pitch_curves or {}),
                 note_durations=dict(note_durations or {}),
             )
@@ -393,8 +405,10 @@ class Synthesizer:
             tension,
             gender,
             dynamics,
+            pitch_correction,
         ) != _SCALAR_DEFAULTS or any(
-            v is not None for v in (note_pitch_curves, note_durations, vibrato_rate_hz, vibrato_delay)
+            v is not None
+            for v in (note_pitch_curves, note_durations, vibrato_rate_hz, vibrato_delay, refine_steps)
         ):
             raise ScoreError("pass either controls= or the control keywords, not both", source="controls")
         controls.validate(set(range(len(song.notes))))
@@ -410,6 +424,8 @@ class Synthesizer:
             raise ScoreError(
                 f"must be None or >= 0 seconds, got {split_rest!r}", source="controls", where="split_rest"
             )
+        if singer is None and self.card is not None and self.card.default_singer:
+            singer = self.card.default_singer  # the voice's own singer, not whichever sorts first
         singer_index = None if singer is None else self._singer_index(singer)
         voc, voc_name = self._vocoder(vocoder)
 

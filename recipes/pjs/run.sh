@@ -8,7 +8,8 @@
 #   1 preprocess      PJS + NIT-SONG070 + vocadito -> features, alignment (PJS), split, stats   -> EXP/data
 #   2 train acoustic  configs/acoustic/small.yaml on EXP/data                                   -> EXP/acoustic
 #   3 train vocoder   configs/vocoder/small.yaml on all the singing                             -> EXP/vocoder
-#   4 evaluate        aligner vs NIT-SONG070 hand labels; vocoder copy-synthesis vs WORLD       -> EXP/eval
+#   4 evaluate        aligner vs NIT-SONG070 hand labels; vocoder copy-synthesis vs WORLD; a draft
+#                     voice sings the held-out PJS songs from their scores (vocalsynth eval)     -> EXP/eval
 #   5 package voice   voice folder with card, checksums, energy and figures                     -> EXP/voice
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -77,6 +78,11 @@ if run_stage 4; then
         | tee "$exp/eval/alignment.txt"
     $py -m vocalsynth.eval.vocoder_metrics --threads "$threads" --vocoder "$exp/vocoder/vocoder" \
         --files "$data"/pjs/flac/pjs09[1-5]_song.flac --json "$exp/eval/vocoder.json" | tee "$exp/eval/vocoder.txt"
+    # the voice as it will ship, on the songs the acoustic model never trained on
+    $py -m vocalsynth.voices.package --acoustic "$exp/acoustic/export" --vocoder "$exp/vocoder/vocoder" \
+        --card recipes/pjs/voice.yaml --out "$exp/eval/draft-voice" --overwrite
+    $vs eval --voice "$exp/eval/draft-voice" --corpus pjs --data "$data" --cache "$exp/data" \
+        --out "$exp/eval/heldout" --threads "$threads"
     # the card's evaluation figures: vocoder copy-synthesis + the acoustic model's last validation metrics
     $py - "$exp" <<'PY'
 import json, sys
@@ -88,7 +94,11 @@ for log in sorted((exp / "acoustic/logs").glob("version_*/metrics.csv"), key=lam
     for row in csv.DictReader(log.open()):
         if row.get("val/mel_l1"):
             val = {k: float(v) for k, v in row.items() if v and (k.startswith("val/") or k == "step")}
+held = json.loads((exp / "eval/heldout/report.json").read_text())
+voice = held["summary"]["voice"]
+keys = ("mcd_db", "f0_rmse_cents", "vuv_error_pct", "within_50c_pesto_pct", "dnsmos_p808_minus_recording")
 figures = {
+    "heldout_pjs_sung_from_score": {"songs": " ".join(held["songs"]), **{k: round(voice[k], 3) for k in keys}},
     "vocoder_copy_synthesis_pjs091_095": json.loads((exp / "eval/vocoder.json").read_text())["vocoders"],
     "acoustic_validation_last": val,
 }

@@ -157,7 +157,15 @@ def build_app(demo: Demo) -> gr.Blocks:
                 with gr.Row():
                     breathiness = slider("breathiness", "Breathiness", 0.0, 0.1, "+ breathier, − cleaner")
                     gender = slider("gender", "Gender (formants)", 0.0, 0.1, "+1: formants 3 semitones up")
-                tension = slider("tension", "Tension", 0.0, 0.1, "+ brighter and pressed, − darker")
+                with gr.Row():
+                    tension = slider("tension", "Tension", 0.0, 0.1, "+ brighter and pressed, − darker")
+                    pitch_correction = slider(
+                        "pitch_correction",
+                        "Pitch correction",
+                        0.5,
+                        0.05,
+                        "1: every note on its written pitch",
+                    )
                 render = gr.Button("Render", variant="primary", elem_id="render")
         audio = gr.Audio(
             label="Rendered vocal (AI-generated)", type="filepath", interactive=False, elem_id="audio"
@@ -177,7 +185,19 @@ def build_app(demo: Demo) -> gr.Blocks:
             api_audio = gr.Audio(label="audio", type="filepath")
             api_button = gr.Button("sing")
 
-        controls = [language, fit, key, tempo, vibrato, vibrato_rate, breathiness, tension, gender, dynamics]
+        controls = [
+            language,
+            fit,
+            key,
+            tempo,
+            vibrato,
+            vibrato_rate,
+            breathiness,
+            tension,
+            gender,
+            dynamics,
+            pitch_correction,
+        ]
 
         # --- editing the score: fast, off the queue (a busy render queue must not stop typing) ---------------
 
@@ -277,6 +297,7 @@ def build_app(demo: Demo) -> gr.Blocks:
             tension: float = 0.0,
             gender: float = 0.0,
             dynamics: float = 0.0,
+            pitch_correction: float = 0.5,
         ) -> str:
             """Sing a score: an uploaded score file (MusicXML, MIDI, UST, USTX, .ds, .txt) or notation text
             (``C4/4 la D4 la``). fit_range: move the melody by octaves into the voice's range (key_shift is
@@ -293,6 +314,7 @@ def build_app(demo: Demo) -> gr.Blocks:
                 tension,
                 gender,
                 dynamics,
+                pitch_correction,
             )
             return str(demo.sing(score_file, notation, settings))
 
@@ -310,10 +332,7 @@ def build_app(demo: Demo) -> gr.Blocks:
 
 
 def _settings(voice: str, *values: Any) -> RenderSettings:
-    language, fit, key, tempo, vibrato, vibrato_rate, breathiness, tension, gender, dynamics = values
-    return RenderSettings(
-        voice, language, fit, key, tempo, vibrato, vibrato_rate, breathiness, tension, gender, dynamics
-    )
+    return RenderSettings(voice, *values)
 
 
 def launch(

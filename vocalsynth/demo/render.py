@@ -38,6 +38,7 @@ CONTROL_RANGES: dict[str, tuple[float, float]] = {
     "tension": (-2.0, 2.0),
     "gender": (-2.0, 2.0),
     "dynamics": (-20.0, 10.0),
+    "pitch_correction": (0.0, 1.0),
 }
 
 
@@ -58,6 +59,7 @@ class RenderSettings:
     tension: float = 0.0
     gender: float = 0.0
     dynamics: float = 0.0
+    pitch_correction: float = 0.5
 
     def checked(self) -> RenderSettings:
         """Self with numbers as floats; `DemoError` naming the control that is missing or out of range."""
@@ -178,6 +180,7 @@ def render_song(
             tension=settings.tension,
             gender=settings.gender,
             dynamics=settings.dynamics,
+            pitch_correction=settings.pitch_correction,
         )
     song = scale_tempo(transpose(score, key), settings.tempo)
     folder = store.new()

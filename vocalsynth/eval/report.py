@@ -41,6 +41,23 @@ SYSTEMS = {
 }
 RENDERED = ("voice", "voice+WORLD")
 COPIES = ("copy:vocoder", "copy:WORLD")
+NO_REFINER = "voice, refiner off"
+
+
+def rendered_variants(synth) -> dict[str, dict[str, Any]]:
+    """The renderings of a song: name -> ``sing`` keywords. A voice whose acoustic model has a mel refiner
+    is also rendered without it (``refine_steps=0``), so its gain and its time cost stand side by side."""
+    variants: dict[str, dict[str, Any]] = {"voice": {}, "voice+WORLD": {"vocoder": "world"}}
+    if getattr(synth.acoustic, "refiner", None) is not None:
+        variants[NO_REFINER] = {"refine_steps": 0}
+    return variants
+
+
+def system_descriptions(synth) -> dict[str, str]:
+    out = dict(SYSTEMS)
+    if NO_REFINER in rendered_variants(synth):
+        out[NO_REFINER] = "the voice with its mel refiner skipped (refine_steps=0): what the refiner adds"
+    return out
 
 
 def _clean(value: Any) -> Any:
@@ -89,17 +106,18 @@ def evaluate_song(synth, song, out_dir: Path, log: Callable[[str], None], seed: 
     t0 = time.perf_counter()
     x = song.load_audio(cfg)
     renders = {}
-    for name, vocoder in (("voice", None), ("voice+WORLD", "world")):
+    # the recording's own singer where the voice has learned it, else the voice's default singer
+    singer = song.item.singer if song.item.singer in getattr(synth.acoustic, "singers", ()) else None
+    for name, options in rendered_variants(synth).items():
         torch.manual_seed(seed)  # the vocoders draw noise: the same seed, the same figures
-        renders[name] = synth.sing(song.score, vocoder=vocoder, conformance=False)
+        renders[name] = synth.sing(song.score, singer=singer, conformance=False, **options)
     analysed = {REAL: analyse(x, cfg)}
     f0_np = analysed[REAL].f0_hz  # Harvest + D4C: the copy-synthesis F0, as `vocalsynth vocode` analyses it
     features = (log_mel(x, cfg), torch.from_numpy(f0_np.astype(np.float32)))
     torch.manual_seed(seed)
     signals: dict[str, np.ndarray] = {
         REAL: x,
-        "voice": renders["voice"].samples,
-        "voice+WORLD": renders["voice+WORLD"].samples,
+        **{name: r.samples for name, r in renders.items()},
         "copy:vocoder": copy_synthesize(x, synth.vocoder, cfg, features=features),
         "copy:WORLD": world_resynthesis(x, cfg, f0_hz=f0_np),
     }
@@ -114,6 +132,7 @@ def evaluate_song(synth, song, out_dir: Path, log: Callable[[str], None], seed: 
         "sung_seconds": (analysed[REAL].span[1] - analysed[REAL].span[0]) / cfg.frames_per_second,
         "notes": sum(1 for n in song.score.notes if not n.is_rest),
         "reference_alignment": song.reference_source,
+        "singer": singer or (synth.card.default_singer if synth.card else None),
         "systems": {},
     }
     matches = {}
@@ -136,6 +155,7 @@ def evaluate_song(synth, song, out_dir: Path, log: Callable[[str], None], seed: 
             by_pesto = judge_conformance(rendering, song.score, key_shift=0.0, track=track, config=cfg)
             row["timing"] = timing_errors(song, rendering.phonemes)
             row["render_seconds"] = rendering.render_seconds
+            row["audio_seconds"] = samples.size / sr
         else:
             by_world = measure(samples, cfg, sung_reference, pre_roll=0.0, f0_track=world_track)
             by_pesto = judge_conformance(samples, reference_score, sample_rate=sr, track=track, config=cfg)
@@ -144,7 +164,7 @@ def evaluate_song(synth, song, out_dir: Path, log: Callable[[str], None], seed: 
         row["periodicity"] = band_periodicity(samples, sr, a.f0_hz, 1.0 / cfg.frames_per_second)
         result["systems"][name] = row
     real = result["systems"][REAL]
-    for name in SYSTEMS:
+    for name in (n for n in result["systems"] if n != REAL):
         row = result["systems"][name]
         row["dnsmos_p808_minus_recording"] = row["dnsmos_p808"] - real["dnsmos_p808"]
         row["periodicity_high_minus_recording"] = row["periodicity"]["high"] - real["periodicity"]["high"]
@@ -174,8 +194,8 @@ def evaluate_song(synth, song, out_dir: Path, log: Callable[[str], None], seed: 
     result["plots"] = [f0_png.relative_to(out_dir).as_posix(), mel_png.relative_to(out_dir).as_posix()]
     audio = out_dir / "audio"
     audio.mkdir(parents=True, exist_ok=True)
-    renders["voice"].save(audio / f"{song.id}.voice.wav")
-    renders["voice+WORLD"].save(audio / f"{song.id}.voice+WORLD.wav")
+    for name, rendering in renders.items():
+        rendering.save(audio / f"{song.id}.{name.replace(', ', '_').replace(' ', '_')}.wav")
     result["eval_seconds"] = time.perf_counter() - t0
     v = result["systems"]["voice"]
     log(
@@ -227,11 +247,16 @@ def _weighted(rows: list[dict], key: str, weight: str) -> float | None:
     return float(sum(v * w for v, w in pairs) / sum(w for _, w in pairs))
 
 
+def _system_names(songs: list[dict]) -> list[str]:
+    """The systems the songs were judged on, the recording last."""
+    return [n for n in songs[0]["systems"] if n != REAL] + [REAL]
+
+
 def summarise(songs: list[dict]) -> dict[str, dict[str, Any]]:
     """Per system: means over songs (MCD, F0 RMSE, V/UV, DNSMOS, periodicity), conformance pooled over all
     notes, timing errors weighted by their counts."""
     out: dict[str, dict[str, Any]] = {}
-    for name in (*SYSTEMS, REAL):
+    for name in _system_names(songs):
         rows = [s["systems"][name] for s in songs]
         summary: dict[str, Any] = {}
         for key in ("mcd_db", "mcd_time_aligned_db", "f0_rmse_cents", "vuv_error_pct"):
@@ -244,6 +269,10 @@ def summarise(songs: list[dict]) -> dict[str, dict[str, Any]]:
             summary[f"within_50c_{judge}_pct"] = 100.0 * within / n if n else None
             summary[f"unvoiced_notes_{judge}"] = sum(r["conformance"][judge]["unvoiced"] for r in rows)
         summary["notes"] = sum(r["conformance"]["pesto"]["n_notes"] for r in rows)
+        if all(r.get("render_seconds") is not None and r.get("audio_seconds") for r in rows):
+            summary["render_rtf"] = sum(r["render_seconds"] for r in rows) / sum(
+                r["audio_seconds"] for r in rows
+            )
         for key in ("dnsmos_p808", "dnsmos_p808_minus_recording", "periodicity_high_minus_recording"):
             values = [r[key] for r in rows if r.get(key) is not None]
             if values:
@@ -290,7 +319,7 @@ def evaluate(
         "voice": {"name": synth.name, "version": synth.version, "vocoder": synth.vocoder_name},
         "corpus": corpus,
         "songs": [s["id"] for s in per_song],
-        "systems": {**SYSTEMS, REAL: "the real recording"},
+        "systems": {**system_descriptions(synth), REAL: "the real recording"},
         "settings": {
             "torch_threads": torch.get_num_threads(),
             "seed": seed,
@@ -332,7 +361,8 @@ def markdown(report: dict[str, Any]) -> str:
         "| DNSMOS P.808 | Δ P.808 vs rec. | high-band periodicity | Δ vs rec. |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name in (*SYSTEMS, REAL):
+    names = list(s)  # the systems in the order they were judged, the recording last
+    for name in names:
         r = s[name]
         lines.append(
             f"| {name} | {_f(r.get('mcd_db'))} | {_f(r.get('f0_rmse_cents'), 0)} | {_f(r.get('vuv_error_pct'), 1)} "
@@ -343,6 +373,15 @@ def markdown(report: dict[str, Any]) -> str:
         )
     lines += ["", "Systems:"]
     lines += [f"- **{k}**: {v}" for k, v in report["systems"].items()]
+    timed = [n for n in names if s[n].get("render_rtf") is not None]
+    if timed:
+        lines += [
+            "",
+            "Render time (real-time factor: render seconds per second of audio, "
+            f"{report['settings']['torch_threads']} torch thread(s)): "
+            + ", ".join(f"{n} {s[n]['render_rtf']:.3f}" for n in timed)
+            + ".",
+        ]
     copies = [n for n in COPIES if s[n].get("mcd_time_aligned_db") is not None]
     if copies:
         lines += [
@@ -359,7 +398,7 @@ def markdown(report: dict[str, Any]) -> str:
         "| singer vs score (ms) |",
         "|---|---|---|---|---|---|",
     ]
-    for name in RENDERED:
+    for name in (n for n in names if "timing" in s[n]):
         t = s[name].get("timing") or {}
         lines.append(
             f"| {name} | {_f(t.get('phoneme_onset_mae_ms'), 1)} | {t.get('phonemes', 0)} "
@@ -373,7 +412,7 @@ def markdown(report: dict[str, Any]) -> str:
         "| system | " + " | ".join(bands) + " |",
         "|---" * (len(bands) + 1) + "|",
     ]
-    for name in (*SYSTEMS, REAL):
+    for name in names:
         lines.append(f"| {name} | " + " | ".join(_f(s[name]["periodicity"][b]) for b in bands) + " |")
     lines += [
         "",
@@ -383,7 +422,7 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in report["per_song"]:
-        for name in SYSTEMS:
+        for name in (n for n in names if n != REAL):
             r = p["systems"][name]
             cp, cw = r["conformance"]["pesto"], r["conformance"]["world"]
             lines.append(

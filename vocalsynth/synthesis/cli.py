@@ -50,13 +50,29 @@ def add_sing_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tension", type=float, default=0.0, help="-3..3; +1 brighter/pressed, -1 darker")
     g.add_argument("--gender", type=float, default=0.0, help="-2..2; formant shift, +1 = 3 semitones up")
     g.add_argument("--dynamics", type=float, default=0.0, help="loudness offset in dB")
+    g.add_argument(
+        "--pitch-correction",
+        type=float,
+        default=0.5,
+        help="0..1: move each note's held pitch onto the written one (1), or keep the singer's intonation "
+        "(0); default 0.5",
+    )
+    g.add_argument(
+        "--refine-steps",
+        type=int,
+        default=None,
+        help="mel refiner steps for a voice that has one (0: skip it, faster and smoother; default: the voice's)",
+    )
     o = p.add_argument_group("output")
     o.add_argument("--trim-pre-roll", action="store_true", help="drop the consonants sung before time 0")
     o.add_argument(
         "--split-rest", type=float, default=0.3, help="render phrase by phrase, cut at rests this long (s)"
     )
     o.add_argument(
-        "--f0-method", choices=["dio", "harvest"], default="harvest", help="pitch tracker for the report (dio: faster, octave errors on synthetic voices)"
+        "--f0-method",
+        choices=["dio", "harvest"],
+        default="harvest",
+        help="pitch tracker for the report (dio: faster, octave errors on synthetic voices)",
     )
     o.add_argument("--no-conformance", action="store_true", help="skip the pitch/onset conformance report")
     o.add_argument("--report", help="also write the conformance report as JSON to this file")
@@ -146,6 +162,8 @@ def sing_main(args: argparse.Namespace) -> int:
             tension=args.tension,
             gender=args.gender,
             dynamics=args.dynamics,
+            pitch_correction=args.pitch_correction,
+            refine_steps=args.refine_steps,
             trim_pre_roll=args.trim_pre_roll,
             split_rest=args.split_rest if args.split_rest is None or args.split_rest >= 0 else None,
             conformance=not args.no_conformance,

@@ -135,6 +135,23 @@ def kind(symbol: str) -> str:
     return get(symbol).kind
 
 
+# consonants sung with the voice on: nasals, liquids, taps, glides and voiced stops (IPA without the
+# palatalisation mark). Voiced fricatives and affricates (z, j, v, zh) are left out: their voicing is weak and
+# often lost in singing (PJS: about a third of their frames carry F0), and noise is their sound.
+_VOICED_CONSONANT_IPA = frozenset("b d g ɡ m n ŋ ɲ ɾ l ɹ ʐ j w ɰ".split())
+
+
+def is_voiced(symbol: str) -> bool:
+    """True for phonemes sung with the voice on: vowels, ja/N, and nasals, liquids, glides and voiced stops
+    (see ``_VOICED_CONSONANT_IPA``). False for rests, breaths, closures and the other consonants."""
+    phone = get(symbol)
+    if phone.kind in (VOWEL, NASAL_CODA):
+        return True
+    if phone.kind not in (CONSONANT, SEMIVOWEL):
+        return False
+    return phone.ipa.rstrip("ʲ") in _VOICED_CONSONANT_IPA
+
+
 def is_nucleus(symbol: str) -> bool:
     """True for symbols that can carry a note: vowels, ja/N, ja/cl, SP, AP."""
     return get(symbol).kind in NUCLEUS_KINDS

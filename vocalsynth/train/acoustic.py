@@ -40,13 +40,16 @@ from lightning.pytorch.utilities import rank_zero_only
 from vocalsynth.data.corpora import CorpusError
 from vocalsynth.data.dataset import FRAME_PADDING, PHONEME_KEYS, BucketBatchSampler, FeatureDataset, collate
 from vocalsynth.models.acoustic.context import item_context, place_in_spans
+from vocalsynth.models.acoustic.controls import Controls
 from vocalsynth.models.acoustic.duration import predicted_frames
 from vocalsynth.models.acoustic.loss import LossWeights, acoustic_losses, duration_error_ms, f0_metrics
-from vocalsynth.models.acoustic.model import AcousticConfig, AcousticModel
+from vocalsynth.models.acoustic.model import AcousticConfig, AcousticModel, AcousticModelError
 from vocalsynth.train import checkpoint_io
 from vocalsynth.train.checkpoint_io import CheckpointWriteError, is_disk_full
-from vocalsynth.train.energy import RunRecord, energy_tracker, write_report
+from vocalsynth.train.energy import RunRecord, energy_tracker, inherited_training, write_report
 from vocalsynth.train.guard import NonFiniteGuard, TrainingDiverged
+
+TRAIN_PARTS = ("all", "refiner")
 
 # phoneme-level keys this module adds to FeatureDataset items, with their padding
 EXTRA_PHONEME_KEYS = {"ph_role": 0, "ph_note_dur": 0.0, "ph_span": 0}
@@ -332,6 +335,13 @@ class AcousticTask(pl.LightningModule):
     first ``n_render`` phrases as PNG (mel and F0 against the notes, aligned vs predicted durations).
     A step with a non-finite loss or gradient changes no weight and is reported; ``max_nonfinite_steps`` of
     them in a row stop training with `TrainingDiverged`.
+
+    A model with a mel refiner (``net.refiner_channels > 0``) adds its flow-matching loss (weight
+    ``refiner_weight``) on the decoder's detached teacher-forced mel. ``init_from``: an exported acoustic
+    model folder whose weights start this one (a refiner it lacks starts fresh); ``train_part``: ``"all"``,
+    or ``"refiner"`` to keep everything else frozen (in eval mode, no dropout) and train the refiner on top
+    of a finished model -- ``init_from`` is then required. Validation then also logs ``val/refiner`` and
+    ``val/mel_l1_refined`` (predicted F0/energy/breathiness, refined).
     """
 
     def __init__(
@@ -344,8 +354,13 @@ class AcousticTask(pl.LightningModule):
         loss_weights: LossWeights | None = None,
         n_render: int = 3,
         max_nonfinite_steps: int = 10,
+        init_from: str | None = None,
+        train_part: str = "all",
+        refiner_weight: float = 1.0,
     ):
         super().__init__()
+        if train_part not in TRAIN_PARTS:
+            raise ValueError(f"train_part must be one of {', '.join(TRAIN_PARTS)}, got {train_part!r}")
         if tables is None:
             raise ValueError(
                 "AcousticTask needs the data's tables (phonemes, singers, languages, audio_config)"
@@ -364,11 +379,29 @@ class AcousticTask(pl.LightningModule):
                 "warmup_steps": warmup_steps,
                 "loss_weights": asdict(weights),
                 "n_render": n_render,
+                "init_from": init_from,
+                "train_part": train_part,
+                "refiner_weight": refiner_weight,
             }
         )
         self.net = AcousticModel(
             tables["phonemes"], tables["singers"], tables["languages"], tables.get("audio_config"), net
         )
+        self.train_part, self.refiner_weight = train_part, refiner_weight
+        if train_part == "refiner":
+            if self.net.refiner is None:
+                raise ValueError(
+                    "train_part 'refiner' needs a model with a refiner (net.refiner_channels > 0)"
+                )
+            if not init_from:
+                raise ValueError(
+                    "train_part 'refiner' needs init_from: the exported acoustic model folder to refine"
+                )
+        if init_from:
+            start_from(self.net, init_from)
+        if train_part == "refiner":
+            for name, p in self.net.named_parameters():
+                p.requires_grad_(name.startswith("refiner."))
         self.loss_weights = weights
         self.lr, self.weight_decay, self.warmup_steps, self.n_render = (
             lr,
@@ -390,7 +423,10 @@ class AcousticTask(pl.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         opt = torch.optim.AdamW(
-            self.net.parameters(), lr=self.lr, betas=(0.9, 0.98), weight_decay=self.weight_decay
+            [p for p in self.net.parameters() if p.requires_grad],
+            lr=self.lr,
+            betas=(0.9, 0.98),
+            weight_decay=self.weight_decay,
         )
         warmup = max(self.warmup_steps, 1)
 
@@ -401,8 +437,27 @@ class AcousticTask(pl.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
+    def _losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """The training losses of this task's part (``loss``: their weighted sum)."""
+        if self.train_part == "refiner":
+            self.net.eval()  # the frozen model without dropout: the coarse mel a render will give
+            self.net.refiner.train(self.training)
+            with torch.no_grad():
+                out = self.net(batch)
+            refiner = self.net.refiner.loss(out["mel"], batch["mel"], out["frame_states"], batch["mask"])
+            return {"loss": refiner, "refiner": refiner.detach()}
+        out = self.net(batch)
+        losses = acoustic_losses(out, batch, self.fps, self.loss_weights)
+        if self.net.refiner is not None:
+            refiner = self.net.refiner.loss(
+                out["mel"].detach(), batch["mel"], out["frame_states"].detach(), batch["mask"]
+            )
+            losses["loss"] = losses["loss"] + self.refiner_weight * refiner
+            losses["refiner"] = refiner.detach()
+        return losses
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        losses = acoustic_losses(self.net(batch), batch, self.fps, self.loss_weights)
+        losses = self._losses(batch)
         size = int(batch["mask"].shape[0])
         self._skip_step = not self.guard.losses_ok(losses, int(self.global_step), self._agree())
         if self._skip_step:
@@ -452,15 +507,22 @@ class AcousticTask(pl.LightningModule):
         logged["val/mel_l1"] = losses["mel"]
         h, log_dur = self.net.encode(batch)
         args = (batch["note_pitch"], batch["note_ctx"], batch["mask"], batch["singer_id"])
-        gen = self.net.generate(h, batch["ph_dur"], *args)
         mask = batch["mask"]
+        m = mask[:, None, :].float().expand_as(out["mel"])
+        if self.net.refiner is not None:
+            g = torch.Generator(device="cpu").manual_seed(batch_idx)  # the same draws at every validation
+            logged["val/refiner"] = self.net.refiner.loss(
+                out["mel"], batch["mel"], out["frame_states"], mask, generator=g
+            )
+            refined = self.net.generate(h, batch["ph_dur"], *args)["mel"]
+            logged["val/mel_l1_refined"] = ((refined - batch["mel"]).abs() * m).sum() / m.sum().clamp(min=1)
+        gen = self.net.generate(h, batch["ph_dur"], *args, controls=Controls(refine_steps=0))
         logged.update(
             {
                 f"val/{k}": v
                 for k, v in f0_metrics(gen["f0_hz"], gen["vuv"], batch["f0_hz"], batch["vuv"], mask).items()
             }
         )
-        m = mask[:, None, :].float().expand_as(gen["mel"])
         logged["val/mel_l1_predicted"] = ((gen["mel"] - batch["mel"]).abs() * m).sum() / m.sum().clamp(min=1)
         placed = self.place_predicted(log_dur, batch)
         logged["val/duration_error_ms"] = duration_error_ms(
@@ -538,6 +600,25 @@ class AcousticTask(pl.LightningModule):
                 if hasattr(experiment, "add_figure"):
                     experiment.add_figure(f"render/{b}", fig, step)
             plt.close(fig)
+
+
+def start_from(net: AcousticModel, folder: str | os.PathLike) -> None:
+    """Copy an exported model's weights (``folder``) into ``net``: every weight must match but the refiner's,
+    which ``net`` may have and the export lack. Tables and mel settings must agree."""
+    src = AcousticModel.load(folder, audio_config=net.audio_config, phonemes=net.phonemes)
+    if src.singers != net.singers or src.languages != net.languages:
+        raise AcousticModelError(
+            "singer or language table differs from this data's; the model's ids would mean others",
+            source=str(folder),
+        )
+    state = src.state_dict()
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("refiner.")]
+    if missing or unexpected:
+        raise AcousticModelError(
+            f"weights don't fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})",
+            source=str(folder),
+        )
 
 
 # --- checkpoints --------------------------------------------------------------------------------------------
@@ -692,6 +773,9 @@ def export(
             },
             "hyper_parameters": dict(task.hparams),
         },
+        inherited=inherited_training(Path(task.hparams["init_from"]))
+        if task.hparams.get("init_from")
+        else None,
     )
     extra = {"training": {k: report[k] for k in ("steps", "epochs", "wall_seconds", "energy_kwh")}}
     extra["training"]["data_licences"] = report["data"]["licences"]

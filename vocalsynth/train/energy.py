@@ -110,22 +110,44 @@ def _total(values: list[Any]) -> float | None:
     return round(sum(known), 6) if known else None
 
 
-def write_report(folder: Path, model: str, run: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+def inherited_training(folder: Path) -> dict[str, Any]:
+    """What training a model started from (an exported folder with its report) already cost: its path,
+    steps, wall time, energy and emissions (its own totals, which include what it inherited in turn)."""
+    base = read_report(Path(folder) / REPORT_FILE)
+    return {
+        "path": str(folder),
+        "steps": base.get("steps"),
+        "wall_seconds": float(base.get("wall_seconds") or 0.0),
+        "energy_kwh": base.get("energy_kwh"),
+        "emissions_kg_co2eq": base.get("emissions_kg_co2eq"),
+    }
+
+
+def write_report(
+    folder: Path,
+    model: str,
+    run: dict[str, Any],
+    fields: dict[str, Any],
+    inherited: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Merge ``run`` into ``folder/training_report.json`` (the entry with its ``id`` replaced; a resumed
     training adds one) and write it atomically with the totals over every run (wall time, energy,
-    emissions) and the model's own ``fields``. Returns the report."""
+    emissions) and the model's own ``fields``. ``inherited`` (:func:`inherited_training`): the model this
+    training started from; its cost is recorded and counted in the totals. Returns the report."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / REPORT_FILE
     old = read_report(path)
     runs = [r for r in old.get("runs", []) if isinstance(r, dict) and r.get("id") != run.get("id")] + [run]
+    before = [inherited] if inherited else []
     report = {
         "format": "vocalsynth-training-report",
         "model": model,
         **fields,
-        "wall_seconds": round(sum(float(r.get("wall_seconds", 0.0)) for r in runs), 1),
-        "energy_kwh": _total([r.get("energy_kwh") for r in runs]),
-        "emissions_kg_co2eq": _total([r.get("emissions_kg_co2eq") for r in runs]),
+        "wall_seconds": round(sum(float(r.get("wall_seconds") or 0.0) for r in [*before, *runs]), 1),
+        "energy_kwh": _total([r.get("energy_kwh") for r in [*before, *runs]]),
+        "emissions_kg_co2eq": _total([r.get("emissions_kg_co2eq") for r in [*before, *runs]]),
         "energy_note": ENERGY_NOTE,
+        **({"inherited": inherited} if inherited else {}),
         "runs": runs,
     }
     tmp = path.with_name(f".{REPORT_FILE}.part")

@@ -121,6 +121,7 @@ class VoiceCard:
     reproduce: dict[str, str]
     files: dict[str, str]
     description: str = ""
+    default_singer: str | None = None  # the singer a render uses when none is asked for (None: the first)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -168,6 +169,9 @@ class VoiceCard:
         if not isinstance(phoneme_set, str) or not phoneme_set.strip():
             raise bad("phoneme_set", "must name the phoneme set, e.g. " + repr(DEFAULT_PHONEME_SET))
         singers = _singers(data["singers"], bad)
+        default_singer = data.get("default_singer")
+        if default_singer is not None and default_singer not in [s["name"] for s in singers]:
+            raise bad("default_singer", f"{default_singer!r} is not one of the voice's singers")
         try:
             audio = AudioConfig.from_dict(data["audio"], source=f"{source}: audio")
         except AudioError as e:
@@ -206,7 +210,7 @@ class VoiceCard:
             if not isinstance(rel, str) or not isinstance(digest, str) or not SHA256.fullmatch(digest):
                 raise bad(f"files[{rel!r}]", "must be a path and a sha256 of 64 lowercase hex digits")
         description = data.get("description", "") or ""
-        known = {*REQUIRED, "format", "format_version", "description"}
+        known = {*REQUIRED, "format", "format_version", "description", "default_singer"}
         return cls(
             name=name,
             version=version,
@@ -222,6 +226,7 @@ class VoiceCard:
             reproduce={str(k): v for k, v in reproduce.items()},
             files=dict(files),
             description=str(description).strip(),
+            default_singer=default_singer,
             extra={k: v for k, v in data.items() if k not in known},
         )
 
@@ -235,6 +240,7 @@ class VoiceCard:
             "languages": list(self.languages),
             "phoneme_set": self.phoneme_set,
             "singers": [dict(s) for s in self.singers],
+            **({"default_singer": self.default_singer} if self.default_singer else {}),
             "audio": self.audio.to_dict(),
             "licence": self.licence,
             "consent": self.consent,
@@ -257,7 +263,9 @@ class VoiceCard:
         evaluation = ", ".join(f"{k} {v}" for k, v in self.evaluation.items()) or "none recorded"
         lines = [
             f"{self.name} {self.version}" + (f" — {self.description}" if self.description else ""),
-            f"  languages: {', '.join(self.languages)}; singers: {', '.join(self.singer_names)}; "
+            f"  languages: {', '.join(self.languages)}; singers: {', '.join(self.singer_names)}"
+            + (f" (default {self.default_singer})" if self.default_singer else "")
+            + "; "
             f"phonemes: {self.phoneme_set}",
             f"  audio: {self.audio.sample_rate} Hz, hop {self.audio.hop_length}, {self.audio.n_mels} mels",
             f"  trained on: {data}",
@@ -541,6 +549,7 @@ def package_voice(
     description: str = "",
     languages: Sequence[str] | None = None,
     singers: Sequence[str | Mapping[str, str]] | None = None,
+    default_singer: str | None = None,
     phoneme_set: str = DEFAULT_PHONEME_SET,
     overwrite: bool = False,
 ) -> Voice:
@@ -548,7 +557,8 @@ def package_voice(
     (``vocoder_dir="world"`` writes a WORLD vocoder config instead), write ``voice.yaml`` with the sha256
     of every copied file, check the result with :func:`load_voice` and return it.
 
-    ``languages`` and ``singers`` default to the acoustic model's; ``training`` needs ``hardware``, ``hours``,
+    ``languages`` and ``singers`` default to the acoustic model's; ``default_singer``: the singer a render
+    uses unless asked for another (None: the model's first); ``training`` needs ``hardware``, ``hours``,
     ``energy_kwh``, ``co2_kg``; each ``training_data`` entry ``corpus``, ``url``, ``licence`` (and
     ``citation``); ``reproduce`` ``recipe``, ``config``, ``commit``. The folder appears complete or not at
     all (built beside ``out_dir`` and renamed into place); an existing ``out_dir`` needs ``overwrite=True``.
@@ -588,6 +598,7 @@ def package_voice(
                 dict(s) if isinstance(s, Mapping) else {"name": s}
                 for s in (singers if singers is not None else acoustic.get("singers", []))
             ],
+            **({"default_singer": default_singer} if default_singer else {}),
             "audio": audio.to_dict(),
             "licence": licence,
             "consent": consent,

@@ -40,6 +40,12 @@ def _sum(*values: Any) -> float | None:
     return round(sum(known), 6) if known else None
 
 
+def _steps(report: dict[str, Any]) -> int | None:
+    """Training steps of a model, with those of the model it started from (a refiner on a finished model)."""
+    own, base = report.get("steps"), (report.get("inherited") or {}).get("steps")
+    return None if own is None else int(own) + int(base or 0)
+
+
 def build(args: argparse.Namespace) -> Path:
     card = yaml.safe_load(Path(args.card).read_text(encoding="utf-8"))
     acoustic = Path(args.acoustic)
@@ -58,8 +64,13 @@ def build(args: argparse.Namespace) -> Path:
         "hours": round(report.get("wall_seconds", 0.0) / 3600 + vocoder_hours, 2),
         "energy_kwh": _sum(report.get("energy_kwh"), vocoder_report.get("energy_kwh")),
         "co2_kg": _sum(report.get("emissions_kg_co2eq"), vocoder_report.get("emissions_kg_co2eq")),
-        "acoustic_steps": report.get("steps"),
+        "acoustic_steps": _steps(report),
         "vocoder_steps": (vocoder_cfg.get("extra") or {}).get("global_step"),
+        **(
+            {"refiner_steps": report.get("steps")}
+            if (report.get("hyper_parameters") or {}).get("train_part") == "refiner"
+            else {}
+        ),
         "energy_note": (report.get("energy_note") or "")
         + (
             "; acoustic model and vocoder"
@@ -82,6 +93,8 @@ def build(args: argparse.Namespace) -> Path:
         reproduce={"recipe": card["recipe"], "config": card["config"], "commit": _commit()},
         evaluation=evaluation,
         languages=card.get("languages"),
+        singers=card.get("singers"),
+        default_singer=card.get("default_singer"),
         overwrite=args.overwrite,
     )
     return Path(voice.path) if hasattr(voice, "path") else Path(args.out)

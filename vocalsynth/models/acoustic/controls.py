@@ -27,8 +27,10 @@ LIMITS: dict[str, tuple[float, float]] = {
     "tension": (-3.0, 3.0),
     "gender": (-2.0, 2.0),
     "dynamics": (-40.0, 20.0),
+    "pitch_correction": (0.0, 1.0),
 }
 VIBRATO_RATE_HZ = (1.0, 15.0)
+MAX_REFINE_STEPS = 32
 BREATHINESS_LOGIT = 3.0  # aperiodicity logit shift per unit of `breathiness`
 TENSION_DB_PER_OCTAVE = 3.0  # spectral tilt per unit of `tension`, pivoting at TILT_PIVOT_HZ
 TILT_PIVOT_HZ = 1000.0
@@ -37,7 +39,8 @@ GENDER_SEMITONES = 3.0  # formant shift per unit of `gender`
 
 @dataclass
 class Controls:
-    """Inference controls; the defaults change nothing.
+    """Inference controls; the defaults change nothing but ``pitch_correction``, which halves the singer's
+    intonation offsets by default (see there).
 
     - ``key_shift``: semitones; the output F0 moves by exactly ``100 * key_shift`` cents and the mel is
       rendered for the shifted F0.
@@ -51,6 +54,13 @@ class Controls:
     - ``gender``: formant shift by warping the mel's frequency axis, +1 = formants 3 semitones up
       (smaller, more feminine vocal tract), -1 down.
     - ``dynamics``: energy offset in dB (the mel level follows it).
+    - ``pitch_correction``: 0 sings each note at the pitch the model learned from its singer (who sings
+      some notes a little flat or sharp), 1 moves every note's held pitch onto the written pitch, keeping
+      the curve's shape (portamento, overshoot, vibrato). Default 0.5: the default voice's singer holds some
+      notes 60-120 cents flat, which a score-follower should not copy whole; on outside scores 0.5 and 1
+      put the same share of notes within 50 cents, and 0.5 stays closer to the singer (docs/quality.md).
+    - ``refine_steps``: Euler steps of the mel refiner (models that have one); 0 skips it, None uses the
+      model's default. More steps cost time linearly.
     - ``note_pitch_curves``: ``{note_index: cents}``; the F0 of that note follows this curve (cents from
       the written pitch, spread evenly over the note; one value = flat) instead of the model's deviation
       and vibrato. ``key_shift`` still applies.
@@ -67,6 +77,8 @@ class Controls:
     tension: float = 0.0
     gender: float = 0.0
     dynamics: float = 0.0
+    pitch_correction: float = 0.5
+    refine_steps: int | None = None
     note_pitch_curves: dict[int, Sequence[float]] = field(default_factory=dict)
     note_durations: dict[int, float] = field(default_factory=dict)
 
@@ -87,6 +99,16 @@ class Controls:
                     source="controls",
                     where="vibrato_rate_hz",
                 )
+        if self.refine_steps is not None and (
+            not isinstance(self.refine_steps, int)
+            or isinstance(self.refine_steps, bool)
+            or not 0 <= self.refine_steps <= MAX_REFINE_STEPS
+        ):
+            raise ScoreError(
+                f"must be None or a whole number from 0 to {MAX_REFINE_STEPS}, got {self.refine_steps!r}",
+                source="controls",
+                where="refine_steps",
+            )
         if self.vibrato_delay is not None and (
             not _number(self.vibrato_delay) or not 0 <= self.vibrato_delay <= 10
         ):

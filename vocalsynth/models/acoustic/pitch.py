@@ -106,6 +106,54 @@ def vibrato(depth: torch.Tensor, rate: torch.Tensor, fps: float) -> torch.Tensor
     return depth * torch.sin(phase)
 
 
+CORRECTION_SMOOTH_FRAMES = 7  # Hann window over which a note's pitch correction fades in and out (70 ms)
+HELD_PART = (
+    0.2,
+    0.8,
+)  # the part of a note whose median is its held pitch (as the conformance report reads it)
+
+
+def note_offsets(
+    midi: torch.Tensor, note_pitch: torch.Tensor, note_ctx: torch.Tensor, voiced: torch.Tensor
+) -> torch.Tensor:
+    """``(B, T)``: each frame's note's held pitch minus the written pitch, in semitones (0 on rests and on
+    notes without a voiced frame in their held part). The held pitch is the median of ``midi`` over the
+    voiced frames of the note's middle (``HELD_PART`` of it, by ``note_ctx``'s fraction-gone row)."""
+    frac = note_ctx[:, 2]
+    new = torch.ones_like(note_pitch, dtype=torch.bool)
+    new[:, 1:] = (frac[:, 1:] < frac[:, :-1]) | (note_pitch[:, 1:] != note_pitch[:, :-1])
+    segment = new.long().cumsum(dim=1)
+    held = (frac >= HELD_PART[0]) & (frac <= HELD_PART[1]) & (voiced > 0) & (note_pitch > 0)
+    out = torch.zeros_like(midi)
+    for b in range(midi.shape[0]):
+        for s in torch.unique(segment[b][held[b]]).tolist():
+            frames = held[b] & (segment[b] == s)
+            offset = (midi[b][frames] - note_pitch[b][frames]).median()
+            out[b][segment[b] == s] = offset
+    return out
+
+
+def correct_pitch(
+    midi: torch.Tensor,
+    note_pitch: torch.Tensor,
+    note_ctx: torch.Tensor,
+    voiced: torch.Tensor,
+    amount: float,
+) -> torch.Tensor:
+    """Move each note's held pitch ``amount`` (0..1) of the way onto the written pitch: the singer's
+    intonation (a learned habit of singing some notes flat or sharp) goes, the shape of the curve stays --
+    portamento, overshoot and preparation move with their note. The per-note shifts fade into each other
+    over ``CORRECTION_SMOOTH_FRAMES``, so no step is added to the curve."""
+    if amount == 0:
+        return midi
+    offsets = note_offsets(midi, note_pitch, note_ctx, voiced)
+    window = torch.hann_window(CORRECTION_SMOOTH_FRAMES + 2, periodic=False, dtype=midi.dtype)[1:-1]
+    window = (window / window.sum()).to(midi.device)
+    pad = CORRECTION_SMOOTH_FRAMES // 2
+    smooth = F.conv1d(F.pad(offsets[:, None], (pad, pad), mode="replicate"), window[None, None]).squeeze(1)
+    return midi - amount * smooth
+
+
 @dataclass
 class PitchOutput:
     """What the pitch model predicts, all ``(B, T)``."""
