@@ -66,11 +66,14 @@ def test_eval_writes_the_report(evaluated, capsys):
 
 
 def test_eval_figures_are_sane(evaluated):
-    _, _, report, _ = evaluated
+    _, out, report, _ = evaluated
+    md = (out / "report.md").read_text()
     s = report["summary"]
     song = report["per_song"][0]
     assert song["reference_alignment"] == "hand labels (cache)" and song["notes"] == 4
     assert song["singer"] == "pjs"  # the recording's singer, which the default voice has learned
+    # the generated recording sings its notes exactly: its written pitches are within a few cents of its F0
+    assert s["recording"]["written_pitch_f0_rmse_cents"] < 30 and "The written pitches laid" in md
     assert 0 < s["voice"]["render_rtf"] < 5 and "render_rtf" not in s["copy:WORLD"]
     for name in ("voice", "voice+WORLD", "copy:vocoder", "copy:WORLD"):
         for key in ("mcd_db", "f0_rmse_cents", "vuv_error_pct", "dnsmos_p808", "dnsmos_p808_minus_recording"):

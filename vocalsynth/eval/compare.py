@@ -112,6 +112,21 @@ def match(
     return Match(mcd, rmse, vuv, i, j)
 
 
+def written_pitch_rmse(f0_hz: np.ndarray, notes, frames_per_second: float) -> float:
+    """F0 RMSE (cents) of a recording against its written pitches laid on its own note timing: ``notes``
+    ``(start s, end s, MIDI pitch)`` as the reference alignment places them, over the voiced frames inside
+    them. What a voice that sang every note exactly at its written pitch, in the singer's time, would
+    score: the part of F0 RMSE that is the singer's intonation, vibrato and glides, which a score lacks."""
+    errors = []
+    for start, end, pitch in notes:
+        a, b = int(round(start * frames_per_second)), int(round(end * frames_per_second))
+        f = np.asarray(f0_hz[a:b], dtype=np.float64)
+        f = f[f > 0]
+        if pitch is not None and f.size:
+            errors.append(cents(f, 440.0 * 2.0 ** ((pitch - 69) / 12)))
+    return float(np.sqrt(np.mean(np.concatenate(errors) ** 2))) if errors else math.nan
+
+
 def timing_errors(song, phonemes) -> dict[str, float | int | None]:
     """How a rendering's timeline compares with the singer's, on the score's axis.
 

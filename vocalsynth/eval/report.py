@@ -91,7 +91,7 @@ def evaluate_song(synth, song, out_dir: Path, log: Callable[[str], None], seed: 
     import torch
 
     from vocalsynth.audio.mel import log_mel
-    from vocalsynth.eval.compare import analyse, match, timing_errors
+    from vocalsynth.eval.compare import analyse, match, timing_errors, written_pitch_rmse
     from vocalsynth.eval.naturalness import band_periodicity, dnsmos
     from vocalsynth.eval.pitch_judge import judge_conformance, track_pitch
     from vocalsynth.eval.plots import plot_f0, plot_mels
@@ -164,6 +164,9 @@ def evaluate_song(synth, song, out_dir: Path, log: Callable[[str], None], seed: 
         row["periodicity"] = band_periodicity(samples, sr, a.f0_hz, 1.0 / cfg.frames_per_second)
         result["systems"][name] = row
     real = result["systems"][REAL]
+    real["written_pitch_f0_rmse_cents"] = written_pitch_rmse(
+        analysed[REAL].f0_hz, [(n.start, n.end, n.pitch) for _, n in sung_reference], cfg.frames_per_second
+    )
     for name in (n for n in result["systems"] if n != REAL):
         row = result["systems"][name]
         row["dnsmos_p808_minus_recording"] = row["dnsmos_p808"] - real["dnsmos_p808"]
@@ -259,7 +262,13 @@ def summarise(songs: list[dict]) -> dict[str, dict[str, Any]]:
     for name in _system_names(songs):
         rows = [s["systems"][name] for s in songs]
         summary: dict[str, Any] = {}
-        for key in ("mcd_db", "mcd_time_aligned_db", "f0_rmse_cents", "vuv_error_pct"):
+        for key in (
+            "mcd_db",
+            "mcd_time_aligned_db",
+            "f0_rmse_cents",
+            "vuv_error_pct",
+            "written_pitch_f0_rmse_cents",
+        ):
             values = [r[key] for r in rows if r.get(key) is not None]
             if values:
                 summary[key] = float(np.nanmean(values))
@@ -371,6 +380,15 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {_f(r['periodicity'].get('high'))} "
             f"| {_f(r.get('periodicity_high_minus_recording'), 2, True) if name != REAL else '—'} |"
         )
+    floor = s[REAL].get("written_pitch_f0_rmse_cents")
+    if floor is not None:
+        lines += [
+            "",
+            f"The written pitches laid on the recordings' own note timing (the reference alignment) are {floor:.0f} "
+            "cents RMSE from their F0 (mean over songs): what singing every note exactly at its written pitch, "
+            "in the singer's time, would score -- the singer's intonation, vibrato and glides, which no score "
+            "carries.",
+        ]
     lines += ["", "Systems:"]
     lines += [f"- **{k}**: {v}" for k, v in report["systems"].items()]
     timed = [n for n in names if s[n].get("render_rtf") is not None]
