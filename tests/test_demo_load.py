@@ -179,7 +179,8 @@ def test_the_server_refuses_an_oversized_upload_itself(served):
 
 def call_sing(url: str, score_file: object, notation: str | None) -> str:
     """``sing`` through Gradio's plain HTTP API (no client library to upload files for us): the event stream."""
-    data = [score_file, notation, "default", "auto", True, 0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+    # score, notation, voice, language, fit, key, tempo, vibrato, rate, breath, tension, gender, dynamics, pitch
+    data = [score_file, notation, "default", "auto", True, 0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.5]
     request = urllib.request.Request(
         url + "gradio_api/call/sing",
         data=json.dumps({"data": data}).encode(),
