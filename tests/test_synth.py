@@ -209,6 +209,20 @@ def test_bad_controls_are_refused_with_the_field_named(synth, kwargs, words):
         synth.sing(SONG, **kwargs)
 
 
+def test_every_control_keyword_of_sing_reaches_the_controls(synth):
+    import inspect
+
+    from vocalsynth.synth import CONTROL_KEYWORDS
+
+    params = set(inspect.signature(synth.sing).parameters)
+    others = {"score", "lang", "part", "verse", "format", "singer", "vocoder", "tempo", "controls"}
+    others |= {"trim_pre_roll", "split_rest", "conformance", "f0_method", "progress"}
+    assert params - others == set(CONTROL_KEYWORDS)
+    assert set(CONTROL_KEYWORDS.values()) <= set(Controls.__dataclass_fields__)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'vibratto'"):
+        synth.sing_iter(SONG, vibratto=2)
+
+
 def test_languages_per_note_and_detected_from_the_script(synth):
     r = synth.sing("tempo=240 lang=en C4/4 la R/2 lang=ja D4/4 さ E4 く", conformance=False)
     symbols = {p.symbol for p in r.phonemes}

@@ -42,9 +42,23 @@ from vocalsynth.voices import VoiceError, load_voice, resolve_voice
 from vocalsynth.voices.card import VoiceCard
 
 TEMPO_LIMITS = (0.25, 4.0)
-# key_shift, vibrato, vibrato_rate, breathiness, tension, gender, dynamics, pitch_correction as `sing`
-# defaults them
-_SCALAR_DEFAULTS = (0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.5)
+# sing's control keywords -> the `Controls` field each sets (tables of notes may be None: empty)
+CONTROL_KEYWORDS = {
+    "key_shift": "key_shift",
+    "vibrato": "vibrato_depth",
+    "vibrato_rate": "vibrato_rate",
+    "vibrato_rate_hz": "vibrato_rate_hz",
+    "vibrato_delay": "vibrato_delay",
+    "breathiness": "breathiness",
+    "tension": "tension",
+    "gender": "gender",
+    "dynamics": "dynamics",
+    "pitch_correction": "pitch_correction",
+    "refine_steps": "refine_steps",
+    "note_pitch_curves": "note_pitch_curves",
+    "note_durations": "note_durations",
+}
+_RENDER_ONLY = ("conformance", "f0_method", "progress")  # sing's arguments that are not _prepare's
 CACHE_PHRASES = 64
 
 
@@ -278,32 +292,9 @@ class Synthesizer:
         with WORLD ``f0_method`` ("dio" or "harvest"). Bad input raises `ScoreError` (score, controls)
         or `VoiceError` (vocoder).
         """
-        job = self._prepare(
-            score,
-            lang=lang,
-            part=part,
-            verse=verse,
-            format=format,
-            singer=singer,
-            vocoder=vocoder,
-            tempo=tempo,
-            key_shift=key_shift,
-            vibrato=vibrato,
-            vibrato_rate=vibrato_rate,
-            vibrato_rate_hz=vibrato_rate_hz,
-            vibrato_delay=vibrato_delay,
-            breathiness=breathiness,
-            tension=tension,
-            gender=gender,
-            dynamics=dynamics,
-            pitch_correction=pitch_correction,
-            refine_steps=refine_steps,
-            note_pitch_curves=note_pitch_curves,
-            note_durations=note_durations,
-            controls=controls,
-            trim_pre_roll=trim_pre_roll,
-            split_rest=split_rest,
-        )
+        # every argument but these goes to _prepare, which reads the controls from them: one list, sing's
+        options = {k: v for k, v in locals().items() if k not in ("self", "score", *_RENDER_ONLY)}
+        job = self._prepare(score, **options)
         chunks = []
         for chunk in self._chunks(job):
             chunks.append(chunk.samples)
@@ -347,22 +338,10 @@ class Synthesizer:
         singer: str | int | None = None,
         vocoder: str | os.PathLike | Vocoder | None = None,
         tempo: float = 1.0,
-        key_shift: float = 0.0,
-        vibrato: float = 1.0,
-        vibrato_rate: float = 1.0,
-        vibrato_rate_hz: float | None = None,
-        vibrato_delay: float | None = None,
-        breathiness: float = 0.0,
-        tension: float = 0.0,
-        gender: float = 0.0,
-        dynamics: float = 0.0,
-        pitch_correction: float = 0.5,
-        refine_steps: int | None = None,
-        note_pitch_curves: Mapping[int, Sequence[float]] | None = None,
-        note_durations: Mapping[int, float] | None = None,
         controls: Controls | None = None,
         trim_pre_roll: bool = False,
         split_rest: float | None = DEFAULT_SPLIT_REST,
+        **control_keywords: Any,
     ) -> _Job:
         started = time.perf_counter()
         if lang is not None and detect.normalize_language(lang) is None:
@@ -381,35 +360,10 @@ class Synthesizer:
         frontend = time.perf_counter() - started  # reading and checking the score
         digest = score_sha256(score)
 
+        from_keywords = _controls_from_keywords(control_keywords)
         if controls is None:
-            controls = Controls(
-                key_shift=key_shift,
-                vibrato_depth=vibrato,
-                vibrato_rate=vibrato_rate,
-                vibrato_rate_hz=vibrato_rate_hz,
-                vibrato_delay=vibrato_delay,
-                breathiness=breathiness,
-                tension=tension,
-                gender=gender,
-                dynamics=dynamics,
-                pitch_correction=pitch_correction,
-                refine_steps=refine_steps,
-                note_pitch_curves=dict(note_pitch_curves or {}),
-                note_durations=dict(note_durations or {}),
-            )
-        elif (
-            key_shift,
-            vibrato,
-            vibrato_rate,
-            breathiness,
-            tension,
-            gender,
-            dynamics,
-            pitch_correction,
-        ) != _SCALAR_DEFAULTS or any(
-            v is not None
-            for v in (note_pitch_curves, note_durations, vibrato_rate_hz, vibrato_delay, refine_steps)
-        ):
+            controls = from_keywords
+        elif from_keywords != Controls():
             raise ScoreError("pass either controls= or the control keywords, not both", source="controls")
         controls.validate(set(range(len(song.notes))))
         if isinstance(tempo, bool) or not isinstance(tempo, (int, float)) or not math.isfinite(tempo):
@@ -578,6 +532,19 @@ def _load_vocoder(name_or_path: str | os.PathLike, config: AudioConfig, device: 
         raise VoiceError(f"can't load the vocoder: {getattr(e, 'detail', e)}", source=key) from e
     voc = voc.to(device).eval()
     return voc, "world" if key == "world" else f"{voc.kind} ({Path(key).name})"
+
+
+def _controls_from_keywords(keywords: Mapping[str, Any]) -> Controls:
+    """The `Controls` that sing's control keywords (:data:`CONTROL_KEYWORDS`) describe; TypeError for a
+    keyword sing doesn't take, as Python would raise it."""
+    unknown = sorted(set(keywords) - set(CONTROL_KEYWORDS))
+    if unknown:
+        raise TypeError(f"sing() got an unexpected keyword argument {unknown[0]!r}")
+    fields = {CONTROL_KEYWORDS[k]: v for k, v in keywords.items()}
+    for table in ("note_pitch_curves", "note_durations"):
+        if table in fields:
+            fields[table] = dict(fields[table] or {})
+    return Controls(**fields)
 
 
 def _controls_text(controls: Controls, tempo: float) -> str:
