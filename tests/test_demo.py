@@ -188,6 +188,10 @@ def test_voices_on_offer_and_refused_ones(tmp_path):
     card = Demo(output_dir=tmp_path).voice_card("default")
     assert "**Licence:** CC BY-SA 4.0" in card and "**Data sources:**" in card and "PJS" in card
     assert "**Range:** A#2–G4" in card
+    from vocalsynth.demo.voices import card_summary
+    from vocalsynth.voices import load_voice
+
+    assert "· as pjs" in card_summary(load_voice(VOICES_DIR / "default").card)  # the singer it sings as
 
 
 # --- rendering ---------------------------------------------------------------------------------------------

@@ -89,6 +89,8 @@ def card_summary(card: VoiceCard) -> str:
     head = f"**{card.name}** {card.version} · sings {', '.join(card.languages)}"
     if rng is not None:
         head += f" · range {pitch_name(rng[0])}–{pitch_name(rng[1])}"
+    if card.default_singer:
+        head += f" · as {card.default_singer}"
     data = "; ".join(f"{d['corpus']} ({d['licence']})" for d in card.training_data)
     return f"{head}\n\n**Licence:** {card.licence_note}\n\n**Trained on:** {data}"
 
