@@ -20,6 +20,7 @@ checkpoint or export (:mod:`vocalsynth.train.guard`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -50,6 +51,8 @@ from vocalsynth.train.energy import RunRecord, energy_tracker, inherited_trainin
 from vocalsynth.train.guard import NonFiniteGuard, TrainingDiverged
 
 TRAIN_PARTS = ("all", "refiner")
+# validation measures the model as it learned: no render-time pitch correction
+AS_LEARNED = Controls(pitch_correction=0.0)
 
 # phoneme-level keys this module adds to FeatureDataset items, with their padding
 EXTRA_PHONEME_KEYS = {"ph_role": 0, "ph_note_dur": 0.0, "ph_span": 0}
@@ -514,9 +517,10 @@ class AcousticTask(pl.LightningModule):
             logged["val/refiner"] = self.net.refiner.loss(
                 out["mel"], batch["mel"], out["frame_states"], mask, generator=g
             )
-            refined = self.net.generate(h, batch["ph_dur"], *args)["mel"]
+            refined = self.net.generate(h, batch["ph_dur"], *args, controls=AS_LEARNED)["mel"]
             logged["val/mel_l1_refined"] = ((refined - batch["mel"]).abs() * m).sum() / m.sum().clamp(min=1)
-        gen = self.net.generate(h, batch["ph_dur"], *args, controls=Controls(refine_steps=0))
+        plain = dataclasses.replace(AS_LEARNED, refine_steps=0)
+        gen = self.net.generate(h, batch["ph_dur"], *args, controls=plain)
         logged.update(
             {
                 f"val/{k}": v
@@ -530,7 +534,7 @@ class AcousticTask(pl.LightningModule):
         )
         self.log_dict(logged, batch_size=size, sync_dist=True)
         if batch_idx == 0 and self.n_render > 0 and self.trainer.is_global_zero:
-            gen_pred = self.net.generate(h, placed, *args)
+            gen_pred = self.net.generate(h, placed, *args, controls=plain)
             self._render(batch, gen, gen_pred, placed)
 
     # --- validation pictures ----------------------------------------------------------------------------
