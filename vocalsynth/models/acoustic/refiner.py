@@ -80,8 +80,12 @@ class MelRefiner(nn.Module):
     ) -> torch.Tensor:
         """Flow-matching loss: mean squared velocity error over the real frames of a batch."""
         b = coarse.shape[0]
-        t = torch.rand(b, device=coarse.device, generator=generator)
-        noise = torch.randn(coarse.shape, device=coarse.device, generator=generator)
+        if generator is None:
+            t = torch.rand(b, device=coarse.device)
+            noise = torch.randn_like(coarse)
+        else:  # a seeded CPU generator (validation): the same draws on any device
+            t = torch.rand(b, generator=generator).to(coarse.device)
+            noise = torch.randn(coarse.shape, generator=generator).to(coarse.device, coarse.dtype)
         x0 = coarse + self.sigma * noise
         xt = x0 + t[:, None, None] * (target - x0)
         err = (self.velocity(xt, coarse, hf, t, mask) - (target - x0)) ** 2
