@@ -202,6 +202,7 @@ def test_sing_iter_yields_phrases_in_order_that_join_to_the_rendering(synth):
         ({"lang": "fr"}, "language 'fr'"),
         ({"note_durations": {99: 1.0}}, "note_durations"),
         ({"controls": Controls(key_shift=1), "key_shift": 2}, "not both"),
+        ({"refine_steps": 4}, "refine_steps: voice .* has no mel refiner"),
     ],
 )
 def test_bad_controls_are_refused_with_the_field_named(synth, kwargs, words):

@@ -366,6 +366,12 @@ class Synthesizer:
         elif from_keywords != Controls():
             raise ScoreError("pass either controls= or the control keywords, not both", source="controls")
         controls.validate(set(range(len(song.notes))))
+        if controls.refine_steps and getattr(self.acoustic, "refiner", None) is None:
+            raise ScoreError(
+                f"voice {self.name!r} has no mel refiner; leave refine_steps unset or 0",
+                source="controls",
+                where="refine_steps",
+            )
         if isinstance(tempo, bool) or not isinstance(tempo, (int, float)) or not math.isfinite(tempo):
             raise ScoreError(f"must be a number, got {tempo!r}", source="controls", where="tempo")
         if not TEMPO_LIMITS[0] <= tempo <= TEMPO_LIMITS[1]:
