@@ -270,7 +270,7 @@ def test_save_writes_a_labelled_file_that_reads_back(synth, tmp_path, ext):
     label = read_label(path)
     assert label["ai_generated"] is True
     assert label["tool"] == "vocalsynth" and label["version"] == __version__
-    assert label["voice"] == "tiny" and label["voice_version"] == "0.0.1"
+    assert label["voice"] == "tiny" and label["voice_version"] == "0.0.1" and label["singer"] == "alto"
     assert label["score_sha256"] == r.score_sha256
     assert label["licence"] == "CC0-1.0 (test voice)"
     assert label["pre_roll"] == pytest.approx(r.pre_roll, abs=1e-6)

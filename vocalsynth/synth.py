@@ -518,6 +518,7 @@ class Synthesizer:
             vocoder=job.vocoder_name,
             date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             title=job.song.title or (None if job.song.source.startswith("<") else Path(job.song.source).name),
+            singer=self.acoustic.singers[job.singer or 0],
             controls=job.controls_text,
             phrases=len(job.phrases),
             rerendered=list(job.rerendered),

@@ -187,7 +187,9 @@ def sing_main(args: argparse.Namespace) -> int:
     seconds = rendering.render_seconds
     rtf = seconds / rendering.duration if rendering.duration else 0.0
     summary = (
-        f"wrote {out}: {rendering.duration:.2f} s (pre-roll {rendering.pre_roll:.3f} s), voice {rendering.voice}, "
+        f"wrote {out}: {rendering.duration:.2f} s (pre-roll {rendering.pre_roll:.3f} s), voice {rendering.voice}"
+        + (f" as {rendering.singer}" if rendering.singer else "")
+        + ", "
         f"{rendering.phrases} phrase(s) rendered in {seconds:.1f} s (real-time factor {rtf:.2f}; voice loaded "
         f"in {loaded:.1f} s)"
     )

@@ -23,6 +23,7 @@ KEYS = (
     "tool",
     "voice",
     "voice_version",
+    "singer",
     "vocoder",
     "score_sha256",
     "pre_roll",
@@ -47,6 +48,7 @@ def label_metadata(
     pre_roll: float,
     date: str,
     vocoder: str,
+    singer: str | None = None,
     title: str | None = None,
     controls: str = "",
     flac: bool = False,
@@ -56,6 +58,7 @@ def label_metadata(
         "tool": f"{TOOL} {__version__}",
         "voice": voice,
         "voice_version": voice_version,
+        "singer": singer or "unnamed",
         "vocoder": vocoder,
         "score_sha256": score_sha256,
         "pre_roll": f"{pre_roll:.6f}",
@@ -95,7 +98,7 @@ def read_label(path: str | os.PathLike) -> dict[str, Any]:
     """The AI-generated label of a WAV/FLAC file.
 
     Returns ``ai_generated`` (True when the file says so), ``tool``, ``version``, ``voice``,
-    ``voice_version``, ``vocoder``, ``score_sha256``, ``pre_roll`` (seconds, float), ``date``,
+    ``voice_version``, ``singer`` (whose singing the voice learned), ``vocoder``, ``score_sha256``, ``pre_roll`` (seconds, float), ``date``,
     ``controls``, ``licence``, ``title``, and ``metadata`` (every text field as read). Fields the file
     lacks are absent. Raises `vocalsynth.audio.AudioError` for a file that isn't readable audio.
     """

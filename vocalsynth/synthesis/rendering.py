@@ -244,7 +244,8 @@ class Rendering:
     - ``frames``: the song's `Frames` (mel, ``f0_hz`` model F0 timeline, voicing...; frame ``i`` at song time
       ``frames.times()[i]``); ``phonemes``: the phoneme timeline (`SungPhoneme`, song seconds).
     - ``conformance``: the `ConformanceReport` (None when not measured).
-    - ``score_sha256``, ``voice``, ``voice_version``, ``licence``, ``vocoder``, ``date``: the label.
+    - ``score_sha256``, ``voice``, ``voice_version``, ``singer``, ``licence``, ``vocoder``, ``date``: the
+      label (``singer``: the voice's singer this rendering sang as).
     - ``phrases``: how many phrases; ``rerendered``: those rendered in this call (the rest came from cache).
     - ``render_seconds``: wall time of the call; ``stage_seconds``: the part of it spent in each stage,
       ``frontend`` (reading the score, phrases, phonemes), ``acoustic`` (the acoustic model), ``vocoder``
@@ -264,6 +265,7 @@ class Rendering:
     vocoder: str
     date: str
     title: str | None = None
+    singer: str | None = None
     controls: str = ""
     phrases: int = 1
     rerendered: list[int] = field(default_factory=list)
@@ -291,6 +293,7 @@ class Rendering:
             pre_roll=self.pre_roll,
             date=self.date,
             vocoder=self.vocoder,
+            singer=self.singer,
             title=self.title,
             controls=self.controls,
             flac=flac,
