@@ -293,7 +293,8 @@ class Synthesizer:
         or `VoiceError` (vocoder).
         """
         # every argument but these goes to _prepare, which reads the controls from them: one list, sing's
-        options = {k: v for k, v in locals().items() if k not in ("self", "score", *_RENDER_ONLY)}
+        arguments = dict(locals())  # first statement: sing's arguments and nothing else
+        options = {k: v for k, v in arguments.items() if k not in ("self", "score", *_RENDER_ONLY)}
         job = self._prepare(score, **options)
         chunks = []
         for chunk in self._chunks(job):
