@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vocalsynth.audio.config import AudioConfig
-from vocalsynth.audio.pitch import cents
+from vocalsynth.audio.pitch import cents, midi_to_hz
 from vocalsynth.eval.mcep import WarpPath, active_frames, dtw, mcd_db, world_mcep
 
 MIN_VOICED_RUN = 10  # frames of voicing in a row that count as singing (PJS has 9-frame hums)
@@ -123,7 +123,7 @@ def written_pitch_rmse(f0_hz: np.ndarray, notes, frames_per_second: float) -> fl
         f = np.asarray(f0_hz[a:b], dtype=np.float64)
         f = f[f > 0]
         if pitch is not None and f.size:
-            errors.append(cents(f, 440.0 * 2.0 ** ((pitch - 69) / 12)))
+            errors.append(cents(f, midi_to_hz(pitch)))
     return float(np.sqrt(np.mean(np.concatenate(errors) ** 2))) if errors else math.nan
 
 

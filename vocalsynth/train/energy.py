@@ -105,7 +105,8 @@ def read_report(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _total(values: list[Any]) -> float | None:
+def total_known(values: list[Any]) -> float | None:
+    """Sum of the values that are known (not None), rounded to 6 places; None when none is known."""
     known = [float(v) for v in values if v is not None]
     return round(sum(known), 6) if known else None
 
@@ -144,8 +145,8 @@ def write_report(
         "model": model,
         **fields,
         "wall_seconds": round(sum(float(r.get("wall_seconds") or 0.0) for r in [*before, *runs]), 1),
-        "energy_kwh": _total([r.get("energy_kwh") for r in [*before, *runs]]),
-        "emissions_kg_co2eq": _total([r.get("emissions_kg_co2eq") for r in [*before, *runs]]),
+        "energy_kwh": total_known([r.get("energy_kwh") for r in [*before, *runs]]),
+        "emissions_kg_co2eq": total_known([r.get("emissions_kg_co2eq") for r in [*before, *runs]]),
         "energy_note": ENERGY_NOTE,
         **({"inherited": inherited} if inherited else {}),
         "runs": runs,

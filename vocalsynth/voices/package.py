@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from vocalsynth.errors import InputError
+from vocalsynth.train.energy import total_known
 from vocalsynth.voices.card import package_voice
 
 
@@ -33,11 +34,6 @@ def _json(path: Path | None) -> dict[str, Any]:
     if path is None or not path.is_file():
         return {}
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _sum(*values: Any) -> float | None:
-    known = [float(v) for v in values if v is not None]
-    return round(sum(known), 6) if known else None
 
 
 def _steps(report: dict[str, Any]) -> int | None:
@@ -62,8 +58,8 @@ def build(args: argparse.Namespace) -> Path:
     training = {
         "hardware": card.get("hardware", "2-core x86_64 CPU, no GPU"),
         "hours": round(report.get("wall_seconds", 0.0) / 3600 + vocoder_hours, 2),
-        "energy_kwh": _sum(report.get("energy_kwh"), vocoder_report.get("energy_kwh")),
-        "co2_kg": _sum(report.get("emissions_kg_co2eq"), vocoder_report.get("emissions_kg_co2eq")),
+        "energy_kwh": total_known([report.get("energy_kwh"), vocoder_report.get("energy_kwh")]),
+        "co2_kg": total_known([report.get("emissions_kg_co2eq"), vocoder_report.get("emissions_kg_co2eq")]),
         "acoustic_steps": _steps(report),
         "vocoder_steps": (vocoder_cfg.get("extra") or {}).get("global_step"),
         **(
