@@ -270,6 +270,7 @@ def test_pitch_correction_moves_held_notes_onto_the_written_pitch(model, seq):
             model.pitch.out.bias[0] = saved
     assert np.abs(as_learned).mean() > 40
     assert np.allclose(half, as_learned / 2, atol=10) and np.abs(_held_offsets(tuned)).max() < 10
+
     def steepest(frames: Frames) -> float:
         return float(np.abs(np.diff(_cents(frames.f0_hz[frames.f0_hz > 0]))).max())
 
@@ -555,3 +556,87 @@ def test_ddp_two_processes_and_resume(corpus, tmp_path):
         assert (root / "checkpoints" / "last.ckpt").is_file()
     report = json.loads((root / "export" / "training_report.json").read_text())
     assert report["steps"] == 6 and [r["steps"] for r in report["runs"]] == [[0, 4], [4, 6]]
+
+
+def test_lr_schedule_warms_up_decays_and_anneals_to_zero_at_max_steps():
+    pytest.importorskip("lightning")
+    from vocalsynth.train.acoustic import lr_factor
+
+    plain = [lr_factor(s, warmup=100) for s in range(1000)]
+    assert plain[0] == pytest.approx(0.01) and plain[99] == pytest.approx(1.0)
+    assert plain[399] == pytest.approx(0.5)  # inverse square root: 4x the warm-up, half the rate
+    annealed = [lr_factor(s, warmup=100, total=1000, anneal=200) for s in range(1001)]
+    assert annealed[:800] == plain[:800]  # the cool-down changes nothing before it starts
+    tail = annealed[800:]
+    assert all(a > b for a, b in zip(tail, tail[1:], strict=False)) and tail[-1] == 0.0
+    assert tail[100] == pytest.approx(plain[800] / 2)  # a straight line from where it started
+    assert lr_factor(1200, warmup=100, total=1000, anneal=200) == 0.0  # past max_steps: nothing moves
+
+
+def test_anneal_steps_needs_max_steps(tmp_path):
+    pl = pytest.importorskip("lightning.pytorch")
+    from vocalsynth.train.acoustic import AcousticTask
+
+    tables = {"phonemes": ["SP", "ja/a"], "singers": ["x"], "languages": ["ja"]}
+    with pytest.raises(ValueError, match="anneal_steps must be >= 0"):
+        AcousticTask(TINY, tables, anneal_steps=-1)
+    task = AcousticTask(TINY, tables, anneal_steps=50)
+    task.trainer = pl.Trainer(max_steps=-1, logger=False, default_root_dir=tmp_path)
+    with pytest.raises(ValueError, match="needs trainer.max_steps"):
+        task.configure_optimizers()
+    task.trainer = pl.Trainer(max_steps=200, logger=False, default_root_dir=tmp_path)
+    sched = task.configure_optimizers()["lr_scheduler"]["scheduler"]
+    assert sched.lr_lambdas[0](199) == pytest.approx(sched.lr_lambdas[0](150) / 50)
+
+
+def test_own_variance_items_decode_from_the_models_own_energy_and_breathiness(corpus):
+    pytest.importorskip("lightning")
+    from vocalsynth.train.acoustic import AcousticDataModule, AcousticTask
+
+    dm = AcousticDataModule(str(corpus), batch_size=2, val_batch_size=2)
+    dm.setup()
+    batch = next(iter(dm.val_dataloader()))
+    torch.manual_seed(0)
+    net = AcousticModel(dm.tables["phonemes"], dm.tables["singers"], ["ja"], config=TINY).eval()
+    louder = {**batch, "energy": batch["energy"] + 6.0, "aperiodicity": batch["aperiodicity"] * 0.5}
+    with torch.no_grad():
+        plain, moved = net(batch)["mel"], net(louder)["mel"]
+        both = torch.tensor([True, False])
+        own, own_moved = net(batch, both)["mel"], net(louder, both)["mel"]
+    assert not torch.allclose(plain, moved)  # teacher-forced: the decoder follows the recording's inputs
+    assert torch.equal(own[0], own_moved[0])  # item 0 decodes from the predictor's own, whatever was sung
+    assert torch.equal(own[1], plain[1]) and torch.equal(own_moved[1], moved[1])  # item 1 as before
+    with pytest.raises(ValueError, match="own_variance_share"):
+        AcousticTask(TINY, dm.tables, own_variance_share=1.5)
+
+
+def test_ladder_measures_each_rung_against_the_recording(corpus):
+    """`vocalsynth.eval.ladder` on a generated song of the tiny corpus with an untrained model: every rung is
+    measured, the copy (the recording's own features through the vocoder) is far closer than the rest."""
+    pytest.importorskip("lightning")
+    from vocalsynth import Synthesizer
+    from vocalsynth.data.corpora import get_corpus
+    from vocalsynth.eval.ladder import RUNGS, _song_items, format_table, measure_song
+    from vocalsynth.eval.songs import HeldOutSong, build_score
+    from vocalsynth.models.vocoder import load_vocoder
+
+    torch.manual_seed(0)
+    tables = json.loads((corpus / "manifest.json").read_text())
+    net = AcousticModel(tables["phonemes"], tables["singers"], ["ja"], config=TINY).eval()
+    with torch.no_grad():
+        net.pitch.out.bias[1] = 20.0  # voiced everywhere, so every rung has F0 to compare
+    synth = Synthesizer(net, load_vocoder("world", net.audio_config), cache_size=0)
+    items = get_corpus("diffsinger").read(corpus.parent / "alto", language="ja")
+    item = next(it for it in items if it.id.endswith("alto_2"))
+    song = HeldOutSong(item, *build_score(item), reference=item, reference_source="labels")
+    batch = _song_items(corpus, net, ["alto_2"])["alto_2"]
+    assert int(batch["singer_id"][0]) == net.singer_index("alto")
+    rungs = measure_song(synth, song, batch)
+    assert list(rungs) == list(RUNGS)
+    assert all(math.isfinite(f["mcd_db"]) and math.isfinite(f["vuv_error_pct"]) for f in rungs.values())
+    assert math.isfinite(rungs["teacher-forced"]["f0_rmse_cents"])  # the recording's F0: voiced in both
+    assert rungs["copy"]["mcd_db"] < 4 < rungs["teacher-forced"]["mcd_db"]  # an untrained decoder is lost
+    table = format_table({"voice": "tiny", "songs": ["alto_2"], "mean": rungs})
+    assert "| copy | " in table and "| from the score | " in table
+    with pytest.raises(ValueError, match="no aligned item for nothing"):
+        _song_items(corpus, net, ["nothing"])

@@ -21,6 +21,7 @@ checkpoint or export (:mod:`vocalsynth.train.guard`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -324,6 +325,23 @@ class AcousticDataModule(pl.LightningDataModule):
         return self._loader(self.val_set, ShardedBatches(batches, rank, world, pad=True))
 
 
+def lr_factor(step: int, warmup: int, total: int = -1, anneal: int = 0) -> float:
+    """The learning-rate multiplier after ``step`` optimizer steps: linear warm-up over ``warmup`` steps,
+    inverse-square-root decay after it, and with ``anneal > 0`` a straight line from there to zero over the
+    last ``anneal`` steps before ``total`` (a short cool-down at the end of training settles the weights
+    into the loss's valley instead of leaving them where a still-large rate last threw them)."""
+    warmup = max(int(warmup), 1)
+
+    def base(n: int) -> float:
+        n = n + 1
+        return min(n / warmup, math.sqrt(warmup / n))
+
+    if anneal <= 0 or step < total - anneal:
+        return base(step)
+    start = total - anneal
+    return base(start) * max(total - step, 0) / anneal
+
+
 # --- the LightningModule ----------------------------------------------------------------------------------
 
 
@@ -332,7 +350,11 @@ class AcousticTask(pl.LightningModule):
 
     ``net``: the model's hyper-parameters; ``tables``: phonemes/singers/languages/audio_config, linked from
     the data module by the CLI. AdamW with a linear warm-up over ``warmup_steps`` and inverse-square-root
-    decay after it. Validation logs ``val/mel_l1`` (teacher-forced), ``val/mel_l1_predicted`` (predicted
+    decay after it; ``anneal_steps > 0`` then takes the rate linearly to zero over the last ``anneal_steps``
+    of ``trainer.max_steps`` (see :func:`lr_factor`). ``own_variance_share``: the share of training items
+    whose decoder reads the variance predictor's own (detached) energy and breathiness instead of the
+    recording's, as it will at render time; the rest keep teaching it to follow those inputs (the dynamics
+    and breathiness controls). Validation logs ``val/mel_l1`` (teacher-forced), ``val/mel_l1_predicted`` (predicted
     F0/energy/breathiness, aligned durations), ``val/f0_rmse_cents``, ``val/vuv_error`` (%) and
     ``val/duration_error_ms`` (predicted durations placed inside the aligned notes), and renders the
     first ``n_render`` phrases as PNG (mel and F0 against the notes, aligned vs predicted durations).
@@ -360,8 +382,14 @@ class AcousticTask(pl.LightningModule):
         init_from: str | None = None,
         train_part: str = "all",
         refiner_weight: float = 1.0,
+        anneal_steps: int = 0,
+        own_variance_share: float = 0.0,
     ):
         super().__init__()
+        if anneal_steps < 0:
+            raise ValueError(f"anneal_steps must be >= 0, got {anneal_steps}")
+        if not 0.0 <= own_variance_share <= 1.0:
+            raise ValueError(f"own_variance_share must be in [0, 1], got {own_variance_share}")
         if train_part not in TRAIN_PARTS:
             raise ValueError(f"train_part must be one of {', '.join(TRAIN_PARTS)}, got {train_part!r}")
         if tables is None:
@@ -385,6 +413,8 @@ class AcousticTask(pl.LightningModule):
                 "init_from": init_from,
                 "train_part": train_part,
                 "refiner_weight": refiner_weight,
+                "anneal_steps": anneal_steps,
+                "own_variance_share": own_variance_share,
             }
         )
         self.net = AcousticModel(
@@ -413,6 +443,7 @@ class AcousticTask(pl.LightningModule):
             n_render,
         )
 
+        self.anneal_steps, self.own_variance_share = anneal_steps, own_variance_share
         self.start_step = 0  # global step when this fit started (after a resume: the checkpoint's)
         self.guard = NonFiniteGuard(max_nonfinite_steps)
         self._skip_step = False  # this step's loss was not finite: the optimizer must change nothing
@@ -431,13 +462,15 @@ class AcousticTask(pl.LightningModule):
             betas=(0.9, 0.98),
             weight_decay=self.weight_decay,
         )
-        warmup = max(self.warmup_steps, 1)
-
-        def schedule(step: int) -> float:
-            step = step + 1
-            return min(step / warmup, math.sqrt(warmup / step))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        total = int(self.trainer.max_steps) if self._trainer is not None else -1
+        if self.anneal_steps and not 0 < self.anneal_steps <= total:
+            raise ValueError(
+                f"anneal_steps ({self.anneal_steps}) needs trainer.max_steps at least as large "
+                f"(got {total}): the rate reaches zero at max_steps"
+            )
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, functools.partial(lr_factor, warmup=self.warmup_steps, total=total, anneal=self.anneal_steps)
+        )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def _losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -449,7 +482,10 @@ class AcousticTask(pl.LightningModule):
                 out = self.net(batch)
             refiner = self.net.refiner.loss(out["mel"], batch["mel"], out["frame_states"], batch["mask"])
             return {"loss": refiner, "refiner": refiner.detach()}
-        out = self.net(batch)
+        own = None
+        if self.training and self.own_variance_share > 0:
+            own = torch.rand(batch["mask"].shape[0]) < self.own_variance_share
+        out = self.net(batch, own)
         losses = acoustic_losses(out, batch, self.fps, self.loss_weights)
         if self.net.refiner is not None:
             refiner = self.net.refiner.loss(

@@ -218,9 +218,12 @@ class AcousticModel(nn.Module):
         )
         return h, self.duration(h, ph_mask)
 
-    def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    def forward(
+        self, batch: Mapping[str, torch.Tensor], own_variance: torch.Tensor | None = None
+    ) -> dict[str, Any]:
         """Teacher-forced pass for training: aligned durations, sung F0, energy and aperiodicity drive the
-        later stages. ``batch``: the :meth:`encode` keys plus ``ph_dur`` ``(B, N)`` frames, ``note_pitch``
+        later stages. ``own_variance`` ``(B,)`` bool: items whose decoder reads the variance predictor's own
+        energy and aperiodicity (detached) instead of the recording's -- what it gets at render time. ``batch``: the :meth:`encode` keys plus ``ph_dur`` ``(B, N)`` frames, ``note_pitch``
         ``(B, T)``, ``note_ctx`` ``(B, N_NOTE_CONTEXT, T)``, ``mask`` ``(B, T)``, ``log_f0``, ``vuv``, ``energy`` ``(B, T)``
         and ``aperiodicity`` ``(B, bands, T)``.
 
@@ -234,7 +237,12 @@ class AcousticModel(nn.Module):
         pitch = self.pitch(hf, batch["note_pitch"], batch["note_ctx"], ph_pos, mask)
         f0 = f0_features(midi_from_log_f0(batch["log_f0"]), batch["vuv"])
         energy_db, aperiodicity = self.variance(hf, f0, batch["note_ctx"], mask)
-        mel = self.decoder(hf, f0, batch["energy"], batch["aperiodicity"], ph_pos, batch["singer_id"], mask)
+        energy, aper = batch["energy"], batch["aperiodicity"]
+        if own_variance is not None:
+            own = own_variance.to(mask.device)[:, None]
+            energy = torch.where(own, energy_db.detach(), energy)
+            aper = torch.where(own[:, :, None], aperiodicity.detach(), aper)
+        mel = self.decoder(hf, f0, energy, aper, ph_pos, batch["singer_id"], mask)
         return {
             "log_dur": log_dur,
             "pitch": pitch,
