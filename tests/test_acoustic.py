@@ -640,3 +640,34 @@ def test_ladder_measures_each_rung_against_the_recording(corpus):
     assert "| copy | " in table and "| from the score | " in table
     with pytest.raises(ValueError, match="no aligned item for nothing"):
         _song_items(corpus, net, ["nothing"])
+
+
+def test_vocoder_data_takes_the_acoustic_models_gta_mels(corpus, tmp_path):
+    pytest.importorskip("lightning")
+    from vocalsynth.train.gta import gta_mels, with_gta_mel
+    from vocalsynth.train.vocoder import VocoderDataModule
+
+    tables = json.loads((corpus / "manifest.json").read_text())
+    torch.manual_seed(0)
+    export = AcousticModel(tables["phonemes"], tables["singers"], ["ja"], config=TINY).save(tmp_path / "am")
+    mels, held = gta_mels(export, corpus)
+    train = {Path(e["audio"]).stem for e in tables["items"] if e["split"] == "train"}
+    assert set(mels) == train and held == {Path(e["audio"]).stem for e in tables["items"]} - train
+    wavs = [str(corpus.parent / s / "wavs") for s in ("alto", "tenor")]
+    plain = VocoderDataModule(wavs, cache_dir=str(tmp_path / "cache"))
+    gta = VocoderDataModule(
+        wavs, cache_dir=str(tmp_path / "cache"), gta_acoustic=str(export), gta_data=str(corpus)
+    )
+    plain.setup()
+    gta.setup()
+    real = {Path(c.path).stem: c for c in plain.train_set.clips}
+    taught = {Path(c.path).stem: c for c in gta.train_set.clips}
+    assert set(taught) == set(real) - held  # the acoustic model's validation songs stay unheard
+    for stem, clip in taught.items():
+        assert clip.mel.shape == real[stem].mel.shape and np.array_equal(clip.audio, real[stem].audio)
+        assert np.allclose(clip.mel, with_gta_mel(real[stem].mel, mels[stem]))
+        assert not np.allclose(clip.mel, real[stem].mel)  # an untrained model's mel, not the recording's
+    with pytest.raises(ValueError, match="does not match"):
+        with_gta_mel(np.zeros((80, 100)), np.zeros((80, 90)))
+    with pytest.raises(ValueError, match="go together"):
+        VocoderDataModule(wavs, gta_acoustic=str(export))

@@ -329,3 +329,19 @@ def test_two_vocoder_folders_with_the_same_name_get_their_own_rows():
 
     labels = _unique([_label("/a/run/vocoder"), _label("/b/run/vocoder"), _label("world")])
     assert labels == ["neural (run/vocoder)", "neural (run/vocoder) #2", "world (mel + F0)"]
+
+
+def test_a_fine_tune_inherits_its_base_vocoders_training(tmp_path):
+    from vocalsynth.train.vocoder import _inherited
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text(json.dumps({"extra": {"global_step": 5900}}))
+    old = _inherited(str(base))  # a vocoder from before reports: its steps from the config, cost unknown
+    assert old["steps"] == 5900 and old["wall_seconds"] == 0.0 and old["energy_kwh"] is None
+    (base / "training_report.json").write_text(
+        json.dumps({"steps": 6000, "wall_seconds": 3600.0, "energy_kwh": 0.01, "emissions_kg_co2eq": 0.004})
+    )
+    new = _inherited(str(base))
+    assert new["steps"] == 6000 and new["wall_seconds"] == 3600.0 and new["energy_kwh"] == 0.01
+    assert _inherited(None) is None and _inherited(str(tmp_path / "last.ckpt")) is None

@@ -6,8 +6,11 @@
 # Stages (each skips work already done, and training resumes from its last checkpoint):
 #   0 check data      the corpus folders exist and carry their licences
 #   1 preprocess      PJS + NIT-SONG070 + vocadito -> features, alignment (PJS), split, stats   -> EXP/data
-#   2 train acoustic  configs/acoustic/small.yaml on EXP/data                                   -> EXP/acoustic
-#   3 train vocoder   configs/vocoder/small.yaml on all the singing                             -> EXP/vocoder
+#   2 train acoustic  configs/acoustic/small.yaml on EXP/data: ACOUSTIC_STEPS steps, then ANNEAL_STEPS
+#                     more with the rate cooling to zero and the decoder also learning from its own
+#                     energy/breathiness (own_variance_share 0.5)                            -> EXP/acoustic
+#   3 train vocoder   configs/vocoder/small.yaml on all the singing, then configs/vocoder/small_gta.yaml:
+#                     fine-tuned on the acoustic model's GTA mels            -> EXP/vocoder, EXP/vocoder_gta
 #   4 evaluate        aligner vs NIT-SONG070 hand labels; vocoder copy-synthesis vs WORLD; a draft
 #                     voice sings the held-out PJS songs from their scores (vocalsynth eval)     -> EXP/eval
 #   5 package voice   voice folder with card, checksums, energy and figures                     -> EXP/voice
@@ -20,7 +23,9 @@ stage=0
 stop_stage=5
 threads=${THREADS:-1}
 f0_method=${F0_METHOD:-dio}         # harvest is more accurate but ~7x slower on 2 cores
-acoustic_hours=${ACOUSTIC_HOURS:-2}
+acoustic_hours=${ACOUSTIC_HOURS:-2}  # a time limit on the first part of stage 2
+acoustic_steps=${ACOUSTIC_STEPS:-10800}
+anneal_steps=${ANNEAL_STEPS:-3000}
 vocoder_hours=${VOCODER_HOURS:-2}
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -56,9 +61,15 @@ if run_stage 2; then
     if [ -e "$exp/acoustic/export/model.safetensors" ] && [ ${#resume[@]} -eq 0 ]; then
         echo "  already trained ($exp/acoustic/export)"
     else
-        $vs train acoustic --config configs/acoustic/small.yaml --data.init_args.data_dir "$exp/data" \
-            --trainer.default_root_dir "$exp/acoustic" --trainer.max_time "$(hms "$acoustic_hours")" \
-            --threads "$threads" --energy_country "${ENERGY_COUNTRY:-USA}" "${resume[@]}"
+        common=(--config configs/acoustic/small.yaml --data.init_args.data_dir "$exp/data"
+                --trainer.default_root_dir "$exp/acoustic" --threads "$threads"
+                --energy_country "${ENERGY_COUNTRY:-USA}")
+        $vs train acoustic "${common[@]}" --trainer.max_steps "$acoustic_steps" \
+            --trainer.max_time "$(hms "$acoustic_hours")" "${resume[@]}"
+        # the cool-down resumes the same run (a checkpoint already past these steps ends at once)
+        $vs train acoustic "${common[@]}" --trainer.max_steps "$(( acoustic_steps + anneal_steps ))" \
+            --model.init_args.anneal_steps "$anneal_steps" --model.init_args.own_variance_share 0.5 \
+            --ckpt_path last
     fi
 fi
 
@@ -69,6 +80,13 @@ if run_stage 3; then
         --trainer.default_root_dir "$exp/vocoder" --trainer.max_time "$(hms "$vocoder_hours")" \
         --data.init_args.paths "[$data/pjs/flac,$data/nit_song070/wav,$data/vocadito/vocadito/Audio]" \
         --data.init_args.cache_dir "$exp/cache/vocoder" --energy_country "${ENERGY_COUNTRY:-USA}" "${resume[@]}"
+    echo "stage 3: fine-tune the vocoder on the acoustic model's GTA mels -> $exp/vocoder_gta"
+    resume=(); [ -e "$exp/vocoder_gta/checkpoints/last.ckpt" ] && resume=(--ckpt_path last)
+    $vs train vocoder --config configs/vocoder/small_gta.yaml --num_threads "$threads" \
+        --trainer.default_root_dir "$exp/vocoder_gta" --model.init_args.init_from "$exp/vocoder/vocoder" \
+        --data.init_args.paths "[$data/pjs/flac,$data/nit_song070/wav,$data/vocadito/vocadito/Audio]" \
+        --data.init_args.cache_dir "$exp/cache/vocoder" --data.init_args.gta_acoustic "$exp/acoustic/export" \
+        --data.init_args.gta_data "$exp/data" --energy_country "${ENERGY_COUNTRY:-USA}" "${resume[@]}"
 fi
 
 if run_stage 4; then
@@ -76,10 +94,10 @@ if run_stage 4; then
     mkdir -p "$exp/eval"
     $py -m vocalsynth.eval.alignment --data "$data/nit_song070" --no-self-train --json \
         | tee "$exp/eval/alignment.txt"
-    $py -m vocalsynth.eval.vocoder_metrics --threads "$threads" --vocoder "$exp/vocoder/vocoder" \
+    $py -m vocalsynth.eval.vocoder_metrics --threads "$threads" --vocoder "$exp/vocoder_gta/vocoder" \
         --files "$data"/pjs/flac/pjs09[1-5]_song.flac --json "$exp/eval/vocoder.json" | tee "$exp/eval/vocoder.txt"
     # the voice as it will ship, on the songs the acoustic model never trained on
-    $py -m vocalsynth.voices.package --acoustic "$exp/acoustic/export" --vocoder "$exp/vocoder/vocoder" \
+    $py -m vocalsynth.voices.package --acoustic "$exp/acoustic/export" --vocoder "$exp/vocoder_gta/vocoder" \
         --card recipes/pjs/voice.yaml --out "$exp/eval/draft-voice" --overwrite
     $vs eval --voice "$exp/eval/draft-voice" --corpus pjs --data "$data" --cache "$exp/data" \
         --out "$exp/eval/heldout" --threads "$threads"
@@ -108,6 +126,6 @@ fi
 
 if run_stage 5; then
     echo "stage 5: package voice -> $exp/voice"
-    $py -m vocalsynth.voices.package --acoustic "$exp/acoustic/export" --vocoder "$exp/vocoder/vocoder" \
+    $py -m vocalsynth.voices.package --acoustic "$exp/acoustic/export" --vocoder "$exp/vocoder_gta/vocoder" \
         --card recipes/pjs/voice.yaml --evaluation "$exp/eval/figures.json" --out "$exp/voice" --overwrite
 fi

@@ -12,6 +12,7 @@ checkpoint intact.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 import pickle
@@ -40,7 +41,13 @@ from vocalsynth.models.vocoder.losses import (
 )
 from vocalsynth.train import checkpoint_io
 from vocalsynth.train.checkpoint_io import CheckpointWriteError, is_disk_full
-from vocalsynth.train.energy import RunRecord, energy_tracker, write_report
+from vocalsynth.train.energy import (
+    RunRecord,
+    energy_tracker,
+    inherited_training,
+    read_report,
+    write_report,
+)
 from vocalsynth.train.guard import NonFiniteGuard, TrainingDiverged
 from vocalsynth.train.vocoder_data import (
     FixedSegments,
@@ -57,6 +64,10 @@ class VocoderDataModule(L.LightningDataModule):
     Files whose name or path matches a glob in ``held_out`` (e.g. ``pjs09[1-5]_*``) are kept out of
     training and give the validation crops. ``steps_per_epoch`` batches make an "epoch" (segments are
     drawn at random, so an epoch is only a logging unit). Features are cached in ``cache_dir``.
+
+    ``gta_acoustic`` (an exported acoustic model) with ``gta_data`` (the preprocessed folder it trained on):
+    training clips of its training songs take its ground-truth-aligned mels instead of their own
+    (:mod:`vocalsynth.train.gta`), and clips of its validation songs are left out of training.
     """
 
     def __init__(
@@ -74,8 +85,13 @@ class VocoderDataModule(L.LightningDataModule):
         silence_fraction: float = 0.1,
         num_workers: int = 0,
         seed: int = 0,
+        gta_acoustic: str | None = None,
+        gta_data: str | None = None,
     ):
         super().__init__()
+        if (gta_acoustic is None) != (gta_data is None):
+            raise ValueError("gta_acoustic and gta_data go together: the model and the folder it trained on")
+        self.gta_acoustic, self.gta_data = gta_acoustic, gta_data
         self.paths = list(paths)
         self.held_out = list(held_out or [])
         self.audio_config = audio_config or AudioConfig()
@@ -114,6 +130,8 @@ class VocoderDataModule(L.LightningDataModule):
                 rank_zero_info(
                     f"vocoder data: analysed {i + 1}/{len(files)} files ({time.monotonic() - t0:.0f} s)"
                 )
+        if self.gta_acoustic is not None:
+            train_clips = self._with_gta(train_clips)
         if not train_clips:
             raise ValueError(f"no readable training audio in {self.paths}: " + "; ".join(skipped[:3]))
         hop = self.audio_config.hop_length
@@ -131,6 +149,29 @@ class VocoderDataModule(L.LightningDataModule):
             f"vocoder data: {len(train_clips)} training files ({seconds / 60:.1f} min), "
             f"{len(val_clips)} held out ({len(self.val_set)} validation crops), {len(skipped)} unreadable skipped"
         )
+
+    def _with_gta(self, clips: list) -> list:
+        """``clips`` with the acoustic model's GTA mels where it has them, less its validation songs."""
+        from vocalsynth.train.gta import gta_mels, with_gta_mel
+
+        assert self.gta_acoustic is not None and self.gta_data is not None
+        mels, held = gta_mels(self.gta_acoustic, self.gta_data)
+        out, swapped = [], 0
+        for clip in clips:
+            stem = Path(clip.path).stem
+            if stem in held:
+                continue
+            if stem in mels:
+                clip = dataclasses.replace(clip, mel=with_gta_mel(clip.mel, mels[stem]))
+                swapped += 1
+            out.append(clip)
+        rank_zero_info(
+            f"vocoder data: {swapped} clips take {self.gta_acoustic}'s GTA mels, "
+            f"{len(clips) - len(out)} of its validation songs left out"
+        )
+        if not swapped:
+            raise ValueError(f"no training file matches a song of {self.gta_data}: nothing to fine-tune on")
+        return out
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         assert self.train_set is not None
@@ -352,6 +393,18 @@ def load_generator_weights(vocoder: Vocoder, path: str) -> None:
     vocoder.load_state_dict(state, strict=True)
 
 
+def _inherited(init_from: str | None) -> dict[str, Any] | None:
+    """What the vocoder folder ``init_from`` cost to train (its report; for a folder from before vocoders
+    wrote one, its steps from ``config.json``), counted in a fine-tune's report. None for a checkpoint."""
+    if not init_from or not Path(init_from).is_dir():
+        return None
+    base = inherited_training(Path(init_from))
+    if base["steps"] is None:
+        extra = read_report(Path(init_from) / "config.json").get("extra") or {}
+        base["steps"] = extra.get("global_step")
+    return base
+
+
 # ---- command line ----------------------------------------------------------------------------------------
 def _checkpoint_class():
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -419,6 +472,7 @@ class TrainingReport(L.Callback):
                 },
                 "hyper_parameters": dict(pl_module.hparams),
             },
+            inherited=_inherited(pl_module.hparams.get("init_from")),
         )
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:

@@ -37,7 +37,8 @@ def _json(path: Path | None) -> dict[str, Any]:
 
 
 def _steps(report: dict[str, Any]) -> int | None:
-    """Training steps of a model, with those of the model it started from (a refiner on a finished model)."""
+    """Training steps of a model, with those of the model it started from (a refiner on a finished model,
+    a vocoder fine-tuned from another)."""
     own, base = report.get("steps"), (report.get("inherited") or {}).get("steps")
     return None if own is None else int(own) + int(base or 0)
 
@@ -49,8 +50,11 @@ def build(args: argparse.Namespace) -> Path:
     vocoder_cfg = _json(Path(args.vocoder) / "config.json") if args.vocoder != "world" else {}
     # the vocoder's own report (training since energy tracking reached the vocoder); else the card's hours
     vocoder_report = _json(Path(args.vocoder) / "training_report.json") if args.vocoder != "world" else {}
+    # a vocoder fine-tuned from one that kept no report (its wall time unknown): the card gives that part
+    untracked_base = (vocoder_report.get("inherited") or {"wall_seconds": 1.0})["wall_seconds"] == 0
     vocoder_hours = (
         vocoder_report["wall_seconds"] / 3600
+        + (float(card.get("vocoder_training_hours", 0.0)) if untracked_base else 0.0)
         if vocoder_report.get("wall_seconds")
         else float(card.get("vocoder_training_hours", 0.0))
     )
@@ -61,7 +65,9 @@ def build(args: argparse.Namespace) -> Path:
         "energy_kwh": total_known([report.get("energy_kwh"), vocoder_report.get("energy_kwh")]),
         "co2_kg": total_known([report.get("emissions_kg_co2eq"), vocoder_report.get("emissions_kg_co2eq")]),
         "acoustic_steps": _steps(report),
-        "vocoder_steps": (vocoder_cfg.get("extra") or {}).get("global_step"),
+        "vocoder_steps": _steps(vocoder_report)
+        if vocoder_report.get("steps") is not None
+        else (vocoder_cfg.get("extra") or {}).get("global_step"),
         **(
             {"refiner_steps": report.get("steps")}
             if (report.get("hyper_parameters") or {}).get("train_part") == "refiner"
