@@ -2,7 +2,7 @@
 
 from vocalsynth.score import Note, Score, ScoreError, load_score, save_score
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["Note", "Score", "ScoreError", "Synthesizer", "__version__", "load_score", "save_score"]
 

@@ -75,7 +75,12 @@ def build(args: argparse.Namespace) -> Path:
         ),
         "energy_note": (report.get("energy_note") or "")
         + (
-            "; acoustic model and vocoder"
+            (
+                "; acoustic model and vocoder (the vocoder's fine-tune only: the training it started from "
+                "was not tracked)"
+                if untracked_base
+                else "; acoustic model and vocoder"
+            )
             if both
             else "; acoustic model only — the vocoder's energy was not tracked"
         ),
