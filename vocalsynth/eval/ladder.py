@@ -41,19 +41,15 @@ METRICS = ("mcd_db", "f0_rmse_cents", "vuv_error_pct")
 def _song_items(cache: Path, acoustic, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Whole (uncropped) training items of the songs ``ids`` from the preprocessed ``cache``, batched for
     ``acoustic`` (its phoneme ids; singer ids by name from its table)."""
-    import torch
-
     from vocalsynth.data.corpora import CorpusError
-    from vocalsynth.train.acoustic import AcousticDataset, acoustic_collate
+    from vocalsynth.train.acoustic import AcousticDataset, item_batch
 
     out: dict[str, dict[str, Any]] = {}
     for split in ("validation", "train"):
         ds = AcousticDataset(cache, split, random_crop=False, preload=False, phoneme_table=acoustic.phonemes)
         for i, entry in enumerate(ds.entries):
             if entry["id"] in ids and entry["id"] not in out:
-                batch = acoustic_collate([ds.full_item(i)])
-                batch["singer_id"] = torch.tensor([acoustic.singer_index(entry.get("singer"))])
-                out[entry["id"]] = batch
+                out[entry["id"]] = item_batch(ds, i, acoustic)
     missing = [i for i in ids if i not in out]
     if missing:
         raise CorpusError(

@@ -168,6 +168,14 @@ def acoustic_collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def item_batch(dataset: AcousticDataset, index: int, model: AcousticModel) -> dict[str, Any]:
+    """Item ``index`` of ``dataset`` whole (uncropped) as a batch of one for ``model``: its singer id looked up
+    by name in the model's table (a model may list its singers otherwise than the data's manifest)."""
+    batch = acoustic_collate([dataset.full_item(index)])
+    batch["singer_id"] = torch.tensor([model.singer_index(dataset.entries[index].get("singer"))])
+    return batch
+
+
 class ShardedBatches(torch.utils.data.Sampler[list[int]]):
     """Rank ``rank`` of ``world`` takes every ``world``-th batch of ``batches``, all ranks the same number
     (DDP needs equal step counts): the tail is dropped in training, padded by repetition otherwise."""

@@ -22,7 +22,7 @@ def gta_mels(acoustic: str | Path, data_dir: str | Path) -> tuple[dict[str, np.n
     """``({audio file stem: (n_mels, T) mel}, {validation audio stems})`` for the preprocessed ``data_dir``
     the exported ``acoustic`` model trained on: its aligned training items, teacher-forced."""
     from vocalsynth.models.acoustic.model import AcousticModel
-    from vocalsynth.train.acoustic import AcousticDataset, acoustic_collate
+    from vocalsynth.train.acoustic import AcousticDataset, item_batch
 
     net = AcousticModel.load(acoustic).eval()
     train = AcousticDataset(data_dir, "train", random_crop=False, preload=False, phoneme_table=net.phonemes)
@@ -33,10 +33,8 @@ def gta_mels(acoustic: str | Path, data_dir: str | Path) -> tuple[dict[str, np.n
     for i, entry in enumerate(train.entries):
         if not entry.get("audio"):
             continue
-        batch = acoustic_collate([train.full_item(i)])
-        batch["singer_id"] = torch.tensor([net.singer_index(entry.get("singer"))])
         with torch.inference_mode():
-            mels[Path(entry["audio"]).stem] = net(batch)["mel"][0].float().numpy()
+            mels[Path(entry["audio"]).stem] = net(item_batch(train, i, net))["mel"][0].float().numpy()
     if not mels:
         raise CorpusError("no aligned training item with audio to make GTA mels from", source=str(data_dir))
     held = {Path(e["audio"]).stem for e in val.entries if e.get("audio")}
