@@ -223,8 +223,9 @@ class AcousticModel(nn.Module):
     ) -> dict[str, Any]:
         """Teacher-forced pass for training: aligned durations, sung F0, energy and aperiodicity drive the
         later stages. ``own_variance`` ``(B,)`` bool: items whose decoder reads the variance predictor's own
-        energy and aperiodicity (detached) instead of the recording's -- what it gets at render time. ``batch``: the :meth:`encode` keys plus ``ph_dur`` ``(B, N)`` frames, ``note_pitch``
-        ``(B, T)``, ``note_ctx`` ``(B, N_NOTE_CONTEXT, T)``, ``mask`` ``(B, T)``, ``log_f0``, ``vuv``, ``energy`` ``(B, T)``
+        energy and aperiodicity (detached) instead of the recording's -- what it gets at render time.
+        ``batch``: the :meth:`encode` keys plus ``ph_dur`` ``(B, N)`` frames, ``note_pitch`` ``(B, T)``,
+        ``note_ctx`` ``(B, N_NOTE_CONTEXT, T)``, ``mask`` ``(B, T)``, ``log_f0``, ``vuv``, ``energy`` ``(B, T)``
         and ``aperiodicity`` ``(B, bands, T)``.
 
         Returns ``log_dur`` ``(B, N)``, ``pitch`` (:class:`PitchOutput`), ``energy_db`` ``(B, T)``,
