@@ -362,7 +362,9 @@ class AcousticTask(pl.LightningModule):
     of ``trainer.max_steps`` (see :func:`lr_factor`). ``own_variance_share``: the share of training items
     whose decoder reads the variance predictor's own (detached) energy and breathiness instead of the
     recording's, as it will at render time; the rest keep teaching it to follow those inputs (the dynamics
-    and breathiness controls). Validation logs ``val/mel_l1`` (teacher-forced), ``val/mel_l1_predicted`` (predicted
+    and breathiness controls).
+
+    Validation logs ``val/mel_l1`` (teacher-forced), ``val/mel_l1_predicted`` (predicted
     F0/energy/breathiness, aligned durations), ``val/f0_rmse_cents``, ``val/vuv_error`` (%) and
     ``val/duration_error_ms`` (predicted durations placed inside the aligned notes), and renders the
     first ``n_render`` phrases as PNG (mel and F0 against the notes, aligned vs predicted durations).
