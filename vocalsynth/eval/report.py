@@ -341,7 +341,7 @@ def evaluate(
             "mcep": "34th-order mel-cepstrum of CheapTrick's envelope, alpha 0.466 at 24 kHz, c0 excluded",
             "dtw": "Euclidean on mel-cepstra c1-c34, sung spans, no band",
             "dnsmos": "P.808 on 16 kHz audio normalised to -23 LUFS (BS.1770), sung span",
-            "intelligibility": "Whisper base (faster-whisper, int8, beam 5, temperature 0, no cut-offs); CER of "
+            "intelligibility": "Whisper base (faster-whisper, int8, beam 5, seeded temperature fallback, no cut-offs); CER of "
             "the transcript's romaji (pykakasi + the frontend's kana table) against the lyrics' phonemes as "
             "romaji, pooled over songs",
         },
@@ -492,7 +492,7 @@ def markdown(report: dict[str, Any]) -> str:
         "WORLD Harvest is the tracker the synthesizer reports with.",
         "- DNSMOS P.808: speech-trained MOS predictor, on each signal's sung span; compare with the recording.",
         "- Whisper CER: Whisper base transcribes each whole signal (Japanese forced, no no-speech or "
-        "log-probability cut-offs, not conditioned on earlier text, temperature 0); the transcript is read as "
+        "log-probability cut-offs, not conditioned on earlier text, seeded temperature fallback); the transcript is read as "
         "romaji (pykakasi, then the frontend's kana table) and compared with the lyrics' phonemes as romaji; "
         "edits over characters, pooled over songs. The recording's own CER is the floor a voice is held to.",
         "- Periodicity: normalised cross-correlation one period apart in each band, median over voiced frames.",
