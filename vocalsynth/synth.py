@@ -32,6 +32,7 @@ from vocalsynth.models.acoustic.frames import Frames
 from vocalsynth.models.vocoder.base import Vocoder, load_vocoder
 from vocalsynth.score import Score, ScoreError, load_score, validate
 from vocalsynth.score.model import Tempo
+from vocalsynth.synthesis.conformance import METHODS as CONFORMANCE_METHODS
 from vocalsynth.synthesis.conformance import measure
 from vocalsynth.synthesis.phrases import DEFAULT_SPLIT_REST, LRUCache, Phrase, split_phrases
 from vocalsynth.synthesis.rendering import Assembler, AudioChunk, PhraseRender, Rendering
@@ -266,7 +267,7 @@ class Synthesizer:
         trim_pre_roll: bool = False,
         split_rest: float | None = DEFAULT_SPLIT_REST,
         conformance: bool = True,
-        f0_method: str = "harvest",
+        f0_method: str = "nccf",
         progress: Callable[[AudioChunk], None] | None = None,
     ) -> Rendering:
         """Sing ``score``: a file path, notation text (``"tempo=120 C4/4 la D4 la"``) or a `Score`.
@@ -289,11 +290,14 @@ class Synthesizer:
         rest; None: never), each phrase cached; ``progress`` is called with each finished `AudioChunk`.
         Audio time 0 is score time 0 after ``pre_roll`` seconds of onset consonants (at most 0.5 s);
         ``trim_pre_roll`` drops them. ``conformance`` measures the sung pitch of every note on the audio
-        with WORLD ``f0_method`` ("dio" or "harvest"). Bad input raises `ScoreError` (score, controls)
+        with ``f0_method``: "nccf" (each note searched near its written pitch: a few per cent of the render's
+        time), or WORLD's "dio" or "harvest" over the whole song (Harvest: many times the render). Bad input raises `ScoreError` (score, controls)
         or `VoiceError` (vocoder).
         """
         # every argument but these goes to _prepare, which reads the controls from them: one list, sing's
         arguments = dict(locals())  # first statement: sing's arguments and nothing else
+        if conformance and f0_method not in CONFORMANCE_METHODS:  # at the door, not after the render
+            raise ValueError(f"f0_method must be one of {', '.join(CONFORMANCE_METHODS)}, got {f0_method!r}")
         options = {k: v for k, v in arguments.items() if k not in ("self", "score", *_RENDER_ONLY)}
         job = self._prepare(score, **options)
         chunks = []

@@ -284,7 +284,7 @@ def measure_render(
     )
 
 
-def measure_conformance(synth: Any, text: str, f0_method: str = "harvest") -> dict[str, Any]:
+def measure_conformance(synth: Any, text: str, f0_method: str = "nccf") -> dict[str, Any]:
     """Time the conformance measurement alone: `sing` with conformance on, right after a render of the same
     song (every phrase then comes from the cache, and ``stage_seconds["conformance"]`` is the measurement)."""
     rendering = synth.sing(text, conformance=True, f0_method=f0_method)
