@@ -37,7 +37,7 @@ from vocalsynth.synthesis.conformance import measure
 from vocalsynth.synthesis.phrases import DEFAULT_SPLIT_REST, LRUCache, Phrase, split_phrases
 from vocalsynth.synthesis.rendering import Assembler, AudioChunk, PhraseRender, Rendering
 from vocalsynth.text import detect, phonemize_score
-from vocalsynth.text.crosslingual import map_to_voice
+from vocalsynth.text.crosslingual import map_to_voice, merge_warnings
 from vocalsynth.text.sequence import PhonemeSequence
 from vocalsynth.voices import VoiceError, load_voice, resolve_voice
 from vocalsynth.voices.card import VoiceCard
@@ -178,6 +178,12 @@ class Synthesizer:
         self._vocoders: dict[str, Vocoder] = {}
         self.cache: LRUCache[str, tuple[PhonemeSequence, Frames, np.ndarray]] = LRUCache(cache_size)
         self.last_rerendered: list[int] = []
+
+    @property
+    def known_phonemes(self) -> frozenset[str]:
+        """The phoneme symbols the voice's acoustic model knows; others are sung as their nearest
+        (:func:`vocalsynth.text.crosslingual.voice_mapping`)."""
+        return self._known_phonemes
 
     # --- loading --------------------------------------------------------------------------------------------
 
@@ -479,9 +485,9 @@ class Synthesizer:
         job.assembler = Assembler(self.audio_config, job.song.duration, len(job.phrases), job.trim_pre_roll)
         for phrase in job.phrases:
             render = self._render_phrase(job, phrase)
-            for w in render.seq.warnings:
-                if w not in job.warnings:
-                    job.warnings.append(w)
+            merge_warnings(
+                job.warnings, render.seq.warnings
+            )  # a substitution: one warning, its places joined
             yield job.assembler.add(render)
         self.last_rerendered = list(job.rerendered)
 
