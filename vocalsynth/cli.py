@@ -50,7 +50,7 @@ def cmd_phonemize(args) -> int:
             print(f"# sung by voice {args.voice!r}: " + ("every phoneme as written" if not mapping else ""))
             for symbol, target in mapping.items():
                 print(f"#   {symbol} -> {' + '.join(target)}")
-    for w in seq.warnings:
+    for w in [*score.warnings, *seq.warnings]:
         print(f"warning: {w}", file=sys.stderr)
     return 0
 

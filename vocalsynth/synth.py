@@ -402,6 +402,7 @@ class Synthesizer:
 
         # score-level changes first, so the frontend times consonants for the new note lengths
         t0 = time.perf_counter()
+        read_warnings = list(song.warnings)  # what the reader repaired (a .ds file's drift): said once, first
         song = set_note_durations(song, controls.note_durations)
         song = scale_tempo(song, float(tempo))
         phrases = split_phrases(song, language=lang, split_rest=split_rest)
@@ -419,6 +420,7 @@ class Synthesizer:
             controls_text=controls_text,
             started=started,
             stage_seconds={"frontend": frontend, "acoustic": 0.0, "vocoder": 0.0},
+            warnings=read_warnings,
         )
 
     def _singer_index(self, singer: str | int) -> int:
