@@ -29,7 +29,8 @@ import torch
 from vocalsynth.audio.config import AudioConfig, AudioConfigMismatch
 from vocalsynth.models.acoustic.controls import Controls
 from vocalsynth.models.acoustic.frames import Frames
-from vocalsynth.models.vocoder.base import Vocoder, load_vocoder
+from vocalsynth.models.vocoder.base import Vocoder
+from vocalsynth.models.vocoder.loading import load_vocoder
 from vocalsynth.score import Score, ScoreError, load_score, validate
 from vocalsynth.score.model import Tempo
 from vocalsynth.synthesis.conformance import METHODS as CONFORMANCE_METHODS
