@@ -67,3 +67,6 @@ def test_decimation_keeps_enough_samples_per_period():
     assert decimation_rate(24000, 300.0) == 6000
     assert decimation_rate(24000, 100.0) == 4000  # never below 4 kHz
     assert decimation_rate(24000, 2000.0) == 24000  # never above the signal's rate
+    assert (
+        decimation_rate(24000, 1000.0) == 24000
+    )  # nor just below it: resampling would cost more than it saves

@@ -33,10 +33,11 @@ class Stretch:
 
 
 def decimation_rate(sample_rate: int, highest_hz: float) -> int:
-    """The lowest rate (a divisor-friendly multiple of 1 kHz, at most ``sample_rate``) that keeps ``MIN_LAG``
-    samples in a period of ``highest_hz``."""
-    wanted = int(math.ceil(MIN_LAG * highest_hz / 1000.0)) * 1000
-    return int(min(sample_rate, max(wanted, 4000)))
+    """The lowest rate (a multiple of 1 kHz, at least 4 kHz) that keeps ``MIN_LAG`` samples in a period of
+    ``highest_hz``; ``sample_rate`` itself where that saves less than a quarter (resampling would cost more than
+    it saves)."""
+    wanted = max(int(math.ceil(MIN_LAG * highest_hz / 1000.0)) * 1000, 4000)
+    return int(sample_rate if wanted > 0.75 * sample_rate else wanted)
 
 
 def track_near(
