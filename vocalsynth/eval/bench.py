@@ -244,7 +244,11 @@ def _render_section(
         log(f"rendering the {seconds:g} s song: the voice's vocoder, then WORLD ({repeats} render(s) each)")
         neural = measure_render(synth, text, None, repeats=repeats)
         # its phrases are cached now: each check times the report alone, the default tracker and Harvest
-        checks = [measure_conformance(synth, text, m) for m in CONFORMANCE_METHODS] if conformance else []
+        checks = (
+            [measure_conformance(synth, text, m, repeats if m == "nccf" else 1) for m in CONFORMANCE_METHODS]
+            if conformance
+            else []
+        )
         world = measure_render(synth, text, "world", repeats=repeats)
         out.append(
             {
@@ -408,7 +412,8 @@ def _render_lines(result: dict[str, Any]) -> list[str]:
             share = c["rtf"] / plain if plain and math.isfinite(plain) else math.nan
             lines.append(
                 f"  with the report ({c['method']}): RTF {_num(plain + c['rtf'], 2)}; the report alone "
-                f"{_num(c['seconds'])} s (RTF {_num(c['rtf'], 2)}, {_num(100 * share, 2)} % of the render); "
+                f"{_num(c['seconds'])} s (median of {c.get('repeats', 1)}; RTF {_num(c['rtf'], 2)}, "
+                f"{_num(100 * share, 2)} % of the render); "
                 f"{_num(within)}% of {c['notes']} notes within 50 cents"
             )
     return lines
