@@ -5,7 +5,7 @@ The app itself is `vocalsynth.demo.app` (also ``vocalsynth demo``); this file on
 
 import sys
 
-from vocalsynth.demo.app import main
+from vocalsynth.demo.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -297,10 +297,18 @@ def _centroid(mel: np.ndarray, config: AudioConfig) -> float:
 
 
 def test_gender_moves_the_spectral_centroid(model, seq):
+    # of the envelope: the harmonics stay (see test_formant_shift_moves_the_envelope_and_keeps_the_harmonics)
+    from vocalsynth.models.acoustic.controls import spectral_envelope
+
     config = model.audio_config
-    base = _centroid(model.infer(seq).mel, config)
-    assert _centroid(model.infer(seq, Controls(gender=1.0)).mel, config) > base * 1.05
-    assert _centroid(model.infer(seq, Controls(gender=-1.0)).mel, config) < base / 1.05
+
+    def centroid(frames):
+        env = spectral_envelope(torch.as_tensor(frames.mel), config, torch.as_tensor(frames.f0_hz))
+        return _centroid(env.numpy(), config)
+
+    base = centroid(model.infer(seq))
+    assert centroid(model.infer(seq, Controls(gender=1.0))) > base * 1.05
+    assert centroid(model.infer(seq, Controls(gender=-1.0))) < base / 1.05
 
 
 def test_formant_shift_moves_a_spectral_peak_by_its_semitones():
@@ -676,3 +684,39 @@ def test_vocoder_data_takes_the_acoustic_models_gta_mels(corpus, tmp_path):
         with_gta_mel(np.zeros((80, 100)), np.zeros((80, 90)))
     with pytest.raises(ValueError, match="go together"):
         VocoderDataModule(wavs, gta_acoustic=str(export))
+
+
+def test_formant_shift_moves_the_envelope_and_keeps_the_harmonics():
+    # a voiced frame: harmonics of 220 Hz (a comb in the narrow low bands) under a formant at 800 Hz
+    from vocalsynth.models.acoustic.controls import spectral_envelope
+
+    config = AudioConfig()
+    centers = mel_center_frequencies(config)
+    f0 = 220.0
+    formant = -((np.log2(centers / 800.0)) ** 2) / (2 * 0.5**2)
+    comb = np.cos(2 * np.pi * centers / f0)  # peaks on the harmonics
+    mel = torch.tensor((formant + 0.8 * comb)[:, None], dtype=torch.float32)
+    f0_hz = torch.tensor([f0])
+    low = (centers > 150) & (centers < 1000)  # where the bands resolve the harmonics
+
+    band = (centers > 300) & (centers < 3000)
+
+    def envelope_peak(m):  # the formant's centre: centroid of the envelope's power near it
+        power = np.exp(spectral_envelope(m, config, f0_hz)[:, 0].numpy()[band])
+        return float((power * centers[band]).sum() / power.sum())
+
+    def fine(m):  # the harmonic ripple in the bands that resolve it
+        return (m[:, 0] - spectral_envelope(m, config, f0_hz)[:, 0]).numpy()[low]
+
+    for gender in (1.5, -1.5):
+        moved = formant_shift(mel, config, gender, f0_hz)
+        semitones = 12 * np.log2(envelope_peak(moved) / envelope_peak(mel))
+        assert (
+            0.5 * GENDER_SEMITONES * abs(gender)
+            < semitones * np.sign(gender)
+            < 1.5 * GENDER_SEMITONES * abs(gender)
+        )
+        kept = np.corrcoef(fine(moved), fine(mel))[0, 1]
+        # without the F0 the whole spectrum warps, harmonics included (what moved the pitch before)
+        warped = np.corrcoef(fine(formant_shift(mel, config, gender)), fine(mel))[0, 1]
+        assert kept > 0.9 and kept > warped + 0.08

@@ -73,6 +73,7 @@ def test_bench_on_the_default_voice(tmp_path, capsys):
     assert main([*args, "--configs", str(config), "--train-steps", "2"]) == 0
     printed = capsys.readouterr().out
     assert "neural/WORLD" in printed and "Training" in printed and "Preprocessing" in printed
+    assert "RTF" in printed and "without the report" in printed and "with the report (nccf)" in printed
 
     result = json.loads(out.read_text())
     assert (
@@ -102,7 +103,9 @@ def test_bench_on_the_default_voice(tmp_path, capsys):
     # the same acoustic model runs in both: its share must be of the same order
     assert 0.2 < song["ratio"]["acoustic"] < 5
     check = song["conformance"]
-    assert check["method"] == "harvest" and _finite_positive(check["seconds"]) and check["notes"] >= 1
+    assert check["method"] == "nccf" and _finite_positive(check["seconds"]) and check["notes"] >= 1
+    assert [c["method"] for c in song["conformance_methods"]] == ["nccf", "harvest"]
+    assert all(_finite_positive(c["seconds"]) for c in song["conformance_methods"])
 
     (prep,) = result["preprocess"]
     assert prep["source"] == "generated" and prep["items"] >= 1 and prep["skipped"] == 0

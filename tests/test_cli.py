@@ -58,6 +58,17 @@ def test_phonemize_json_round_trips(capsys):
     assert json.loads(seq.to_json()) == json.loads(out)
 
 
+def test_phonemize_with_a_voice_shows_what_it_sings_for_a_phoneme_it_lacks(capsys, tmp_path):
+    score = tmp_path / "vu.txt"
+    score.write_text("tempo=120 lang=ja C4/4 ヴぁ D4 い")
+    code, out, err = run(capsys, "phonemize", score)
+    assert code == 0 and phonemes_of(out, 0)[0] == "ja/v" and "sung by" not in out
+    code, out, err = run(capsys, "phonemize", score, "--voice", "default")
+    assert code == 0 and phonemes_of(out, 0)[0] == "ja/b"
+    assert "#   ja/v -> ja/b" in out
+    assert "'ja/v' is not in this voice's phoneme set: sung as 'ja/b' (line 1, token 3 'C4/4')" in err
+
+
 def test_bad_score_exits_2_with_a_message_naming_the_file(capsys, tmp_path):
     bad = tmp_path / "broken.musicxml"
     bad.write_text("<score-partwise><part id='P1'><measure>")

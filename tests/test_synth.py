@@ -295,16 +295,35 @@ def test_conformance_of_a_voice_singing_the_written_pitch():
     synth = world_synth()
     r = synth.sing(SONG, key_shift=2)
     report = r.conformance
-    assert report.n_notes == 9 and report.method == "harvest"
+    assert report.n_notes == 9 and report.method == "nccf"
     assert report.within_fraction >= 0.9 and report.unvoiced == []
     assert report.notes[0].target_midi == 62.0  # C4 + 2 semitones
     assert "% of 9 notes within 50 cents" in str(report) and "\n" not in str(report)
 
 
-def test_conformance_catches_a_voice_a_semitone_sharp():
-    report = world_synth(cents=100).sing(SONG).conformance
-    assert report.within_fraction <= 0.2
+@pytest.mark.parametrize("method", ["nccf", "harvest"])
+def test_conformance_catches_a_voice_a_semitone_sharp(method):
+    report = world_synth(cents=100).sing(SONG, f0_method=method).conformance
+    assert report.method == method and report.within_fraction <= 0.2
     assert report.median_abs_cents == pytest.approx(100, abs=20)
+
+
+def test_conformance_catches_a_voice_an_octave_above_the_score():
+    # the fast tracker searches near the written pitch, yet a voice an octave up still reads an octave up
+    report = world_synth(cents=1200).sing(SONG).conformance
+    assert report.within == 0 and report.median_abs_cents == pytest.approx(1200, abs=30)
+
+
+def test_conformance_trackers_agree_on_the_audio():
+    synth = world_synth(cents=30)
+    fast, harvest = (synth.sing(SONG, f0_method=m).conformance for m in ("nccf", "harvest"))
+    for a, b in zip(fast.notes, harvest.notes, strict=True):
+        assert a.cents == pytest.approx(b.cents, abs=10) and a.unvoiced == b.unvoiced
+
+
+def test_conformance_method_is_checked_before_the_render():
+    with pytest.raises(ValueError, match="f0_method must be one of nccf, dio, harvest"):
+        world_synth().sing(SONG, f0_method="yin")
 
 
 def test_conformance_reports_unvoiced_notes(synth):

@@ -29,6 +29,14 @@ def cmd_phonemize(args) -> int:
 
     score = _load(args)
     seq = phonemize_score(score, language=args.lang, strict=args.strict)
+    mapping: dict[str, tuple[str, ...]] = {}
+    if args.voice:
+        from vocalsynth.synth import Synthesizer
+        from vocalsynth.text.crosslingual import map_to_voice, voice_mapping
+
+        known = Synthesizer.from_pretrained(args.voice).known_phonemes
+        mapping = voice_mapping(known, sorted({p.symbol for p in seq}))
+        seq = map_to_voice(seq, known)
     if args.json:
         print(seq.to_json())
     else:
@@ -38,7 +46,11 @@ def cmd_phonemize(args) -> int:
             f"# {title} — part {score.part_index} {part!r}, {len(score.sung_notes)} notes, {score.duration:.2f} s"
         )
         print(seq.table())
-    for w in seq.warnings:
+        if args.voice:
+            print(f"# sung by voice {args.voice!r}: " + ("every phoneme as written" if not mapping else ""))
+            for symbol, target in mapping.items():
+                print(f"#   {symbol} -> {' + '.join(target)}")
+    for w in [*score.warnings, *seq.warnings]:
         print(f"warning: {w}", file=sys.stderr)
     return 0
 
@@ -59,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_score_args(p)
     p.add_argument("--json", action="store_true", help="print the PhonemeSequence as JSON")
     p.add_argument("--strict", action="store_true", help="fail on a lyric the G2P can't read")
+    p.add_argument(
+        "--voice",
+        help="show the phonemes as this voice sings them: each one it lacks mapped onto its nearest",
+    )
     p.set_defaults(func=cmd_phonemize)
 
     p = sub.add_parser("convert", help="convert a score to another format (by the output's extension)")

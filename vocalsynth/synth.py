@@ -29,14 +29,16 @@ import torch
 from vocalsynth.audio.config import AudioConfig, AudioConfigMismatch
 from vocalsynth.models.acoustic.controls import Controls
 from vocalsynth.models.acoustic.frames import Frames
-from vocalsynth.models.vocoder.base import Vocoder, load_vocoder
+from vocalsynth.models.vocoder.base import Vocoder
+from vocalsynth.models.vocoder.loading import load_vocoder
 from vocalsynth.score import Score, ScoreError, load_score, validate
 from vocalsynth.score.model import Tempo
+from vocalsynth.synthesis.conformance import METHODS as CONFORMANCE_METHODS
 from vocalsynth.synthesis.conformance import measure
 from vocalsynth.synthesis.phrases import DEFAULT_SPLIT_REST, LRUCache, Phrase, split_phrases
 from vocalsynth.synthesis.rendering import Assembler, AudioChunk, PhraseRender, Rendering
 from vocalsynth.text import detect, phonemize_score
-from vocalsynth.text.crosslingual import map_to_voice
+from vocalsynth.text.crosslingual import map_to_voice, merge_warnings
 from vocalsynth.text.sequence import PhonemeSequence
 from vocalsynth.voices import VoiceError, load_voice, resolve_voice
 from vocalsynth.voices.card import VoiceCard
@@ -178,6 +180,12 @@ class Synthesizer:
         self.cache: LRUCache[str, tuple[PhonemeSequence, Frames, np.ndarray]] = LRUCache(cache_size)
         self.last_rerendered: list[int] = []
 
+    @property
+    def known_phonemes(self) -> frozenset[str]:
+        """The phoneme symbols the voice's acoustic model knows; others are sung as their nearest
+        (:func:`vocalsynth.text.crosslingual.voice_mapping`)."""
+        return self._known_phonemes
+
     # --- loading --------------------------------------------------------------------------------------------
 
     @classmethod
@@ -266,7 +274,7 @@ class Synthesizer:
         trim_pre_roll: bool = False,
         split_rest: float | None = DEFAULT_SPLIT_REST,
         conformance: bool = True,
-        f0_method: str = "harvest",
+        f0_method: str = "nccf",
         progress: Callable[[AudioChunk], None] | None = None,
     ) -> Rendering:
         """Sing ``score``: a file path, notation text (``"tempo=120 C4/4 la D4 la"``) or a `Score`.
@@ -289,11 +297,14 @@ class Synthesizer:
         rest; None: never), each phrase cached; ``progress`` is called with each finished `AudioChunk`.
         Audio time 0 is score time 0 after ``pre_roll`` seconds of onset consonants (at most 0.5 s);
         ``trim_pre_roll`` drops them. ``conformance`` measures the sung pitch of every note on the audio
-        with WORLD ``f0_method`` ("dio" or "harvest"). Bad input raises `ScoreError` (score, controls)
+        with ``f0_method``: "nccf" (each note searched near its written pitch: a few per cent of the render's
+        time), or WORLD's "dio" or "harvest" over the whole song (Harvest: many times the render). Bad input raises `ScoreError` (score, controls)
         or `VoiceError` (vocoder).
         """
         # every argument but these goes to _prepare, which reads the controls from them: one list, sing's
         arguments = dict(locals())  # first statement: sing's arguments and nothing else
+        if conformance and f0_method not in CONFORMANCE_METHODS:  # at the door, not after the render
+            raise ValueError(f"f0_method must be one of {', '.join(CONFORMANCE_METHODS)}, got {f0_method!r}")
         options = {k: v for k, v in arguments.items() if k not in ("self", "score", *_RENDER_ONLY)}
         job = self._prepare(score, **options)
         chunks = []
@@ -392,6 +403,7 @@ class Synthesizer:
 
         # score-level changes first, so the frontend times consonants for the new note lengths
         t0 = time.perf_counter()
+        read_warnings = list(song.warnings)  # what the reader repaired (a .ds file's drift): said once, first
         song = set_note_durations(song, controls.note_durations)
         song = scale_tempo(song, float(tempo))
         phrases = split_phrases(song, language=lang, split_rest=split_rest)
@@ -409,6 +421,7 @@ class Synthesizer:
             controls_text=controls_text,
             started=started,
             stage_seconds={"frontend": frontend, "acoustic": 0.0, "vocoder": 0.0},
+            warnings=read_warnings,
         )
 
     def _singer_index(self, singer: str | int) -> int:
@@ -475,9 +488,9 @@ class Synthesizer:
         job.assembler = Assembler(self.audio_config, job.song.duration, len(job.phrases), job.trim_pre_roll)
         for phrase in job.phrases:
             render = self._render_phrase(job, phrase)
-            for w in render.seq.warnings:
-                if w not in job.warnings:
-                    job.warnings.append(w)
+            merge_warnings(
+                job.warnings, render.seq.warnings
+            )  # a substitution: one warning, its places joined
             yield job.assembler.add(render)
         self.last_rerendered = list(job.rerendered)
 

@@ -32,7 +32,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -61,6 +60,8 @@ from vocalsynth.data.corpora import (
     CorpusError,
     get_corpus,
 )
+from vocalsynth.data.files import write_atomic as _write_atomic
+from vocalsynth.data.files import write_json
 from vocalsynth.data.items import CorpusItem
 
 FORMAT = 1
@@ -186,31 +187,6 @@ def safe_name(item_id: str) -> str:
 
 def item_file(out: Path, corpus: str, item_id: str) -> Path:
     return Path(out) / "items" / safe_name(corpus) / f"{safe_name(item_id)}.npz"
-
-
-def _file_mode() -> int:
-    # mkstemp makes 0600 files; a dataset is shared like any other file, so honour the umask instead
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _write_atomic(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path: Path, data: Any) -> None:
-    _write_atomic(path, lambda f: json.dump(data, f, ensure_ascii=False, indent=1), mode="w")
 
 
 def read_item_meta(path: Path) -> tuple[dict, dict] | None:

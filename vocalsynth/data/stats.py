@@ -220,7 +220,7 @@ def plot_pitch_histogram(stats: dict, path: Path) -> Path | None:
         ax.set_title("Pitch histogram")
         ax.legend()
         fig.tight_layout()
-        from vocalsynth.data.preprocess import _write_atomic
+        from vocalsynth.data.files import write_atomic as _write_atomic
 
         _write_atomic(Path(path), lambda f: fig.savefig(f, format="png", dpi=100))
     finally:
@@ -230,7 +230,8 @@ def plot_pitch_histogram(stats: dict, path: Path) -> Path | None:
 
 def write_stats(out: Path, stats: dict) -> None:
     """stats.json, stats.md and pitch_histogram.png in ``out`` (each written atomically)."""
-    from vocalsynth.data.preprocess import _write_atomic, write_json
+    from vocalsynth.data.files import write_atomic as _write_atomic
+    from vocalsynth.data.files import write_json
 
     out = Path(out)
     write_json(out / "stats.json", stats)

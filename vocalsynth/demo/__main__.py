@@ -2,6 +2,6 @@
 
 import sys
 
-from vocalsynth.demo.app import main
+from vocalsynth.demo.cli import main
 
 sys.exit(main())

@@ -12,9 +12,8 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from vocalsynth.demo.cli import DEFAULT_HOST, DEFAULT_PORT
 from vocalsynth.demo.handlers import Demo, ScoreView
-from vocalsynth.demo.limits import DemoLimits
+from vocalsynth.demo.limits import DEFAULT_HOST, DEFAULT_PORT, DemoLimits
 from vocalsynth.demo.render import CONTROL_RANGES, LANGUAGES, RenderSettings
 from vocalsynth.demo.scoring import TABLE_HEADERS, UPLOAD_SUFFIXES, Upload
 from vocalsynth.errors import InputError
@@ -361,15 +360,4 @@ def launch(
     return app
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python demo/app.py`` / ``python -m vocalsynth.demo`` / ``vocalsynth demo``."""
-    import argparse
-
-    from vocalsynth.demo.cli import add_arguments, run
-
-    parser = argparse.ArgumentParser(prog="vocalsynth demo", description="The vocal-creation demo (Gradio).")
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "DemoLimits", "build_app", "launch", "main"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "DemoLimits", "build_app", "launch"]

@@ -7,11 +7,9 @@ import argparse
 import signal
 import sys
 
-from vocalsynth.demo.limits import MB, DemoLimits
+from vocalsynth.demo.limits import DEFAULT_HOST, DEFAULT_PORT, MB, DemoLimits
 from vocalsynth.errors import InputError
 
-DEFAULT_HOST = "127.0.0.1"  # this machine only; --host 0.0.0.0 serves the network
-DEFAULT_PORT = 7860
 _DEFAULTS = DemoLimits()
 
 
@@ -84,3 +82,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python demo/app.py`` / ``python -m vocalsynth.demo`` / ``vocalsynth demo``."""
+    parser = argparse.ArgumentParser(prog="vocalsynth demo", description="The vocal-creation demo (Gradio).")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

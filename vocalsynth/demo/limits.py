@@ -10,6 +10,8 @@ from pathlib import Path
 from vocalsynth.errors import InputError
 
 MB = 1024 * 1024
+DEFAULT_HOST = "127.0.0.1"  # this machine only; --host 0.0.0.0 serves the network
+DEFAULT_PORT = 7860
 
 
 class DemoError(InputError):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import resource
+import statistics
 import sys
 import time
 import tracemalloc
@@ -284,15 +285,22 @@ def measure_render(
     )
 
 
-def measure_conformance(synth: Any, text: str, f0_method: str = "harvest") -> dict[str, Any]:
+def measure_conformance(synth: Any, text: str, f0_method: str = "nccf", repeats: int = 1) -> dict[str, Any]:
     """Time the conformance measurement alone: `sing` with conformance on, right after a render of the same
-    song (every phrase then comes from the cache, and ``stage_seconds["conformance"]`` is the measurement)."""
-    rendering = synth.sing(text, conformance=True, f0_method=f0_method)
+    song (every phrase then comes from the cache, and ``stage_seconds["conformance"]`` is the measurement);
+    the median of ``repeats`` such measurements."""
+    times = []
+    rendering = None
+    for _ in range(max(1, repeats)):
+        rendering = synth.sing(text, conformance=True, f0_method=f0_method)
+        times.append(float(rendering.stage_seconds.get("conformance", math.nan)))
+    assert rendering is not None
     report = rendering.conformance
-    seconds = float(rendering.stage_seconds.get("conformance", math.nan))
+    seconds = float(statistics.median(times))
     return {
         "method": f0_method,
         "seconds": seconds,
+        "repeats": len(times),
         "rtf": seconds / rendering.duration if rendering.duration else math.nan,
         "within_50_cents": None if report is None or not report.notes else report.within_fraction,
         "notes": 0 if report is None else report.n_notes,

@@ -154,13 +154,17 @@ def evaluate_song(synth, song, out_dir: Path, log: Callable[[str], None], seed: 
         if name in renders:
             rendering = renders[name]
             sung_score = [(i, n) for i, n in enumerate(song.score.notes) if not n.is_rest]
-            by_world = measure(samples, cfg, sung_score, pre_roll=rendering.pre_roll, f0_track=world_track)
+            by_world = measure(
+                samples, cfg, sung_score, pre_roll=rendering.pre_roll, f0_track=world_track, method="harvest"
+            )
             by_pesto = judge_conformance(rendering, song.score, key_shift=0.0, track=track, config=cfg)
             row["timing"] = timing_errors(song, rendering.phonemes)
             row["render_seconds"] = rendering.render_seconds
             row["audio_seconds"] = samples.size / sr
         else:
-            by_world = measure(samples, cfg, sung_reference, pre_roll=0.0, f0_track=world_track)
+            by_world = measure(
+                samples, cfg, sung_reference, pre_roll=0.0, f0_track=world_track, method="harvest"
+            )
             by_pesto = judge_conformance(samples, reference_score, sample_rate=sr, track=track, config=cfg)
         row["conformance"] = {"pesto": _conformance_counts(by_pesto), "world": _conformance_counts(by_world)}
         row["dnsmos_p808"] = dnsmos(a.trimmed_samples(cfg), sr)["p808"]

@@ -162,8 +162,8 @@ def copy_synthesis_report(
     import torch
 
     from vocalsynth.audio.io import load_audio, save_audio
-    from vocalsynth.models.vocoder.base import load_vocoder
     from vocalsynth.models.vocoder.copy_synthesis import WORLD_ANALYSIS, analyse
+    from vocalsynth.models.vocoder.loading import load_vocoder
     from vocalsynth.models.vocoder.world import world_resynthesis
 
     cfg = config or AudioConfig()

@@ -48,7 +48,7 @@ HEAD_PAD = 0.3  # seconds of leading silence the writer gives a segment beyond i
 TAIL_PAD = 0.1  # seconds of trailing silence the writer gives a segment
 SEAM_TOLERANCE = 1e-3  # seconds two segments' notes may overlap (3-decimal rounding) before it's an error
 SPLIT_TOLERANCE = 1e-3  # a phoneme isn't cut at a note boundary closer than this to its ends
-TOTAL_TOLERANCE = 0.05  # seconds ph_dur and note_dur of a segment may disagree in total
+TOTAL_TOLERANCE = 0.001  # seconds ph_dur and note_dur may disagree in total before the notes are stretched
 
 _NOTE_NAME = re.compile(r"([A-Ga-g])([#b♯♭]{0,4})(-?\d{1,3})(?:([+-]\d{1,4}))?")
 _STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -111,6 +111,7 @@ def read(data: bytes, *, source: str, verse: int | None = None) -> Score:
         title=meta["title"],
         language=language,
         source=source,
+        warnings=[w for seg in segments for w in seg.warnings],
     )
 
 
@@ -131,6 +132,7 @@ class _Segment:
     rest_phonemes: list[tuple[str, float, float]] = field(default_factory=list)
     # (start, end, where) of the segment's rest notes, to name the rests of the joined line
     rests: list[tuple[float, float, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what was read its way (ph_dur/note_dur drift)
 
     @classmethod
     def parse(cls, seg: dict, i: int, source: str) -> _Segment:
@@ -140,6 +142,7 @@ class _Segment:
             return ScoreError(message, source=source, where=where)
 
         offset = _number(seg.get("offset", 0.0), "offset", fail)
+        drift: list[str] = []
         if "note_seq" not in seg or "note_dur" not in seg:
             if "note_dur_seq" in seg or "is_slur_seq" in seg:
                 raise fail(
@@ -171,7 +174,15 @@ class _Segment:
             _same_length("ph_seq", ph_seq, "ph_dur", ph_dur, fail)
             total_ph, total_notes = math.fsum(ph_dur), math.fsum(note_dur)
             if abs(total_ph - total_notes) > TOTAL_TOLERANCE:
-                raise fail(f"ph_dur adds up to {total_ph:.3f} s but note_dur to {total_notes:.3f} s")
+                # DiffSinger's acoustic model takes the segment's length from ph_dur and never reads
+                # note_dur: the phonemes rule, and the notes (each > 0 s) are stretched to the phonemes' length
+                scale = total_ph / total_notes
+                note_dur = [d * scale for d in note_dur]
+                drift.append(
+                    f"segment {i}: ph_dur adds up to {total_ph:.3f} s but note_dur to {total_notes:.3f} s "
+                    f"({total_ph - total_notes:+.3f} s): notes stretched by {100 * (scale - 1):+.2f} % to the "
+                    "phonemes, as DiffSinger sings them"
+                )
         if ph_num is not None:
             if any(n < 1 for n in ph_num):
                 raise fail("ph_num items must be >= 1")
@@ -222,7 +233,7 @@ class _Segment:
 
         lyrics = _word_lyrics(text, words, pitches, groups, lead, own, ph_seq, fail)
 
-        out = cls(i)
+        out = cls(i, warnings=drift)
         ph_start = [offset + s for s in _cumsum(ph_dur)] if ph_dur is not None else None
         for w, k0 in enumerate(words):
             notes_k = list(word_notes[w])

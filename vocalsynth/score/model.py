@@ -124,6 +124,7 @@ class Score:
 
     ``parts`` holds every part the source had; ``part_index`` says which one ``notes`` is.
     Readers fill gaps between notes with rests, so ``notes`` covers the song from time 0.
+    ``warnings``: what the reader found off in the file and read its way (a reader never prints).
     """
 
     notes: list[Note]
@@ -135,6 +136,7 @@ class Score:
     parts: list[Part] = field(default_factory=list)
     part_index: int = 0
     source: str = "<score>"
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         if not self.parts:

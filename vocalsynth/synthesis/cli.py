@@ -70,9 +70,10 @@ def add_sing_arguments(p: argparse.ArgumentParser) -> None:
     )
     o.add_argument(
         "--f0-method",
-        choices=["dio", "harvest"],
-        default="harvest",
-        help="pitch tracker for the report (dio: faster, octave errors on synthetic voices)",
+        choices=["nccf", "dio", "harvest"],
+        default="nccf",
+        help="pitch tracker for the report (nccf: each note searched near its written pitch, fast; "
+        "harvest: WORLD over the whole song, the old default, many times slower; dio: octave errors)",
     )
     o.add_argument("--no-conformance", action="store_true", help="skip the pitch/onset conformance report")
     o.add_argument("--report", help="also write the conformance report as JSON to this file")

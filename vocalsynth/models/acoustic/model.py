@@ -300,11 +300,15 @@ class AcousticModel(nn.Module):
         mel = self.decoder(hf, f0, energy_db, aperiodicity, ph_pos, singer_id, mask)
         if self.refiner is not None and c.refine_steps != 0:
             mel = self.refiner.sample(mel, hf, mask, c.refine_steps)
-        mel = formant_shift(spectral_tilt(mel, self.audio_config, c.tension), self.audio_config, c.gender)
+        f0_hz = midi_to_hz(midi) * vuv
+        # the formants move, the harmonics (the pitch the vocoder hears in the mel) stay
+        mel = formant_shift(
+            spectral_tilt(mel, self.audio_config, c.tension), self.audio_config, c.gender, f0_hz
+        )
         mel = mel.clamp(min=LOG_MEL_FLOOR)
         return {
             "mel": mel,
-            "f0_hz": midi_to_hz(midi) * vuv,
+            "f0_hz": f0_hz,
             "vuv": vuv,
             "midi": midi,
             "energy_db": energy_db,

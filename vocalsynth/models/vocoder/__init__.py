@@ -15,7 +15,7 @@ from vocalsynth._lazy import lazy_exports
 _EXPORTS = {
     "Vocoder": "base",
     "VocoderError": "base",
-    "load_vocoder": "base",
+    "load_vocoder": "loading",
     "SourceFilterVocoder": "generator",
     "HarmonicNoiseSource": "source",
     "WorldVocoder": "world",
@@ -37,9 +37,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from vocalsynth.models.vocoder.base import Vocoder, VocoderError, load_vocoder
+    from vocalsynth.models.vocoder.base import Vocoder, VocoderError
     from vocalsynth.models.vocoder.copy_synthesis import copy_synthesize, vocode
     from vocalsynth.models.vocoder.generator import SourceFilterVocoder
+    from vocalsynth.models.vocoder.loading import load_vocoder
     from vocalsynth.models.vocoder.source import HarmonicNoiseSource
     from vocalsynth.models.vocoder.world import WorldVocoder, world_resynthesis
 

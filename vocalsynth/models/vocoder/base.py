@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import tempfile
@@ -16,30 +15,16 @@ from torch import nn
 from vocalsynth.audio.config import MEL_FIELDS, AudioConfig
 from vocalsynth.audio.errors import AudioError
 from vocalsynth.models.folder import read_model_config
+from vocalsynth.models.vocoder.kinds import KINDS, resolve_kind
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT = "vocalsynth-vocoder"
 FORMAT_VERSION = 1
 
-# kind -> "module:Class". A fixed table: a config file names a kind, never an importable path, so loading
-# a vocoder someone sent you can't import arbitrary code.
-KINDS: dict[str, str] = {
-    "source_filter": "vocalsynth.models.vocoder.generator:SourceFilterVocoder",
-    "world": "vocalsynth.models.vocoder.world:WorldVocoder",
-}
-
 
 class VocoderError(AudioError):
     """A vocoder folder that can't be loaded (missing files, bad config, wrong kind, weights that don't fit)."""
-
-
-def _resolve(kind: str, source: str) -> type[Vocoder]:
-    target = KINDS.get(kind)
-    if target is None:
-        raise VocoderError(f"unknown vocoder kind {kind!r}; known: {', '.join(KINDS)}", source=source)
-    module, name = target.split(":")
-    return getattr(importlib.import_module(module), name)
 
 
 class Vocoder(nn.Module):
@@ -50,7 +35,7 @@ class Vocoder(nn.Module):
     - returns ``(B, T * hop_length)`` float32 audio; frame ``i`` is centred on sample ``i * hop_length``,
       so for audio of ``n`` samples (``T = n // hop + 1`` frames) the first ``n`` output samples line up.
 
-    Subclasses set ``kind`` (a key of :data:`KINDS`), keep their constructor arguments in
+    Subclasses set ``kind`` (a key of :data:`vocalsynth.models.vocoder.kinds.KINDS`), keep their constructor arguments in
     ``self.hparams_dict`` (JSON-able) and implement :meth:`forward`.
     """
 
@@ -133,7 +118,10 @@ class Vocoder(nn.Module):
         config = read_model_config(
             config_file, source=src, fmt=FORMAT, version=FORMAT_VERSION, error=VocoderError
         )
-        klass = _resolve(str(config.get("kind")), src)
+        kind = str(config.get("kind"))
+        klass = resolve_kind(kind)
+        if klass is None:
+            raise VocoderError(f"unknown vocoder kind {kind!r}; known: {', '.join(KINDS)}", source=src)
         if cls is not Vocoder and not issubclass(klass, cls):
             raise VocoderError(f"holds a {klass.kind!r} vocoder, not a {cls.kind!r} one", source=src)
         saved_audio = AudioConfig.from_dict(config.get("audio_config", {}), source=f"{src}/{CONFIG_FILE}")
@@ -169,16 +157,6 @@ class Vocoder(nn.Module):
             except RuntimeError as e:
                 raise VocoderError(f"{WEIGHTS_FILE} does not fit the config: {e}", source=src) from None
         return model.eval()
-
-
-def load_vocoder(name_or_path: str | os.PathLike, audio_config: AudioConfig | None = None) -> Vocoder:
-    """``"world"`` -> a :class:`~vocalsynth.models.vocoder.world.WorldVocoder` (mel-driven, for the given
-    ``audio_config`` or the default); anything else is a folder for :meth:`Vocoder.from_pretrained`."""
-    if str(name_or_path) == "world":
-        from vocalsynth.models.vocoder.world import WorldVocoder
-
-        return WorldVocoder(audio_config=audio_config)
-    return Vocoder.from_pretrained(name_or_path, audio_config=audio_config)
 
 
 def _atomic(path: Path, write) -> None:

@@ -15,7 +15,8 @@ from vocalsynth.audio.config import AudioConfig
 from vocalsynth.audio.io import load_audio, save_audio
 from vocalsynth.audio.mel import log_mel
 from vocalsynth.audio.world import F0Method, extract_f0
-from vocalsynth.models.vocoder.base import Vocoder, load_vocoder
+from vocalsynth.models.vocoder.base import Vocoder
+from vocalsynth.models.vocoder.loading import load_vocoder
 
 WORLD_ANALYSIS = "world-analysis"
 
