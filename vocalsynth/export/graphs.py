@@ -215,8 +215,33 @@ def _encode(model, ph_ids, consonant, ph_pitch, ph_note_dur, language, singer_ve
     )
     x = x.transpose(1, 2) + sinusoidal(x.shape[1], enc.channels, x.device)[None] * 0.1
     for block in enc.blocks:
-        x = block(x, ph_mask)
+        x = _fft_block(block, x)
     return x
+
+
+def _fft_block(block, x: torch.Tensor) -> torch.Tensor:
+    """`FFTBlock.forward` for one unpadded phrase, attention written out: the traced
+    ``nn.MultiheadAttention`` keeps the tracing phrase's length in a reshape. ``(1, C, N)``."""
+    import torch.nn.functional as F
+
+    attn = block.attn
+    heads = attn.num_heads
+    c = x.shape[1]
+    h = block.norm1(x.transpose(1, 2))  # (1, N, C)
+    qkv = F.linear(h, attn.in_proj_weight, attn.in_proj_bias)
+    q, k, v = qkv.chunk(3, dim=-1)
+
+    def split(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(1, -1, heads, c // heads).transpose(1, 2)  # (1, heads, N, d)
+
+    q, k, v = split(q), split(k), split(v)
+    w = torch.softmax(q @ k.transpose(2, 3) / float(c // heads) ** 0.5, dim=-1)
+    a = (w @ v).transpose(1, 2).reshape(1, -1, c)
+    a = attn.out_proj(a)
+    x = x + a.transpose(1, 2)
+    h = block.norm2(x.transpose(1, 2)).transpose(1, 2)
+    h = block.conv2(F.gelu(block.conv1(h)))
+    return x + h
 
 
 def _pitch_vuv(model, hf, note_pitch, base, note_ctx, ph_pos, mask):

@@ -143,7 +143,8 @@ def _write(root: Path, card, acoustic, vocoder, singers, speakers, default) -> E
     _write_yaml(root / "dsdur" / "dsdict-ja.yaml", dsdict)
 
     checks: dict[str, float] = {}
-    probe = _probe_phrase(acoustic, len(speakers))
+    # traced on one phrase, checked on it and on a longer one: a length baked into the trace shows there
+    probes = [_probe_phrase(acoustic, len(speakers), r) for r in (1, 3)]
     graph = AcousticGraph(acoustic, singer=singer_index, mix_singers=multi)
     if multi:
         graph = _SpeakerOrder(graph, order)
@@ -156,26 +157,25 @@ def _write(root: Path, card, acoustic, vocoder, singers, speakers, default) -> E
     }
     if multi:
         axes["spk_embed"] = {1: "n_frames"}
-    inputs = tuple(probe[n] for n in names)
+    inputs = [tuple(p[n] for n in names) for p in probes]
     checks["acoustic mel"] = _export(
         graph, inputs, names, ["mel"], axes, root / "acoustic.onnx", [STEPS_INPUT]
     )
     with torch.no_grad():
-        mel = graph(*inputs)
-    voc = VocoderGraph(vocoder)
+        mels = [graph(*i) for i in inputs]
     checks["vocoder waveform"] = _export(
-        voc,
-        (mel, probe["f0"]),
+        VocoderGraph(vocoder),
+        [(m, p["f0"]) for m, p in zip(mels, probes, strict=True)],
         ["mel", "f0"],
         ["waveform"],
         {"mel": {1: "n_frames"}, "f0": {1: "n_frames"}, "waveform": {1: "n_samples"}},
         root / "dsvocoder" / "vocoder.onnx",
     )
     ling = LinguisticGraph(acoustic)
-    dur_in = _probe_words(acoustic)
+    words = [_probe_words(acoustic, r) for r in (1, 3)]
     checks["linguistic encoder_out"] = _export(
         ling,
-        (dur_in["tokens"], dur_in["word_div"], dur_in["word_dur"]),
+        [(w["tokens"], w["word_div"], w["word_dur"]) for w in words],
         ["tokens", "word_div", "word_dur"],
         ["encoder_out", "x_masks"],
         {
@@ -187,13 +187,16 @@ def _write(root: Path, card, acoustic, vocoder, singers, speakers, default) -> E
         },
         root / "dsdur" / "linguistic.onnx",
     )
-    with torch.no_grad():
-        enc, masks = ling(dur_in["tokens"], dur_in["word_div"], dur_in["word_dur"])
     dur = DurationGraph(acoustic, singer=singer_index, mix_singers=multi)
     if multi:
         dur = _SpeakerOrder(dur, order)
     dnames = ["encoder_out", "x_masks", "ph_midi"] + (["spk_embed"] if multi else [])
-    dinputs = [enc, masks, dur_in["ph_midi"]]
+    dinputs = []
+    for w in words:
+        with torch.no_grad():
+            enc, masks = ling(w["tokens"], w["word_div"], w["word_dur"])
+        extra = (_one_hot(enc.shape[1], len(speakers)),) if multi else ()
+        dinputs.append((enc, masks, w["ph_midi"], *extra))
     daxes = {
         "encoder_out": {1: "n_tokens"},
         "x_masks": {1: "n_tokens"},
@@ -201,10 +204,9 @@ def _write(root: Path, card, acoustic, vocoder, singers, speakers, default) -> E
         "ph_dur_pred": {1: "n_tokens"},
     }
     if multi:
-        dinputs.append(_one_hot(enc.shape[1], len(speakers)))
         daxes["spk_embed"] = {1: "n_tokens"}
     checks["duration ph_dur_pred"] = _export(
-        dur, tuple(dinputs), dnames, ["ph_dur_pred"], daxes, root / "dsdur" / "dur.onnx"
+        dur, dinputs, dnames, ["ph_dur_pred"], daxes, root / "dsdur" / "dur.onnx"
     )
 
     for j, name in enumerate(speakers):  # one-hot rows: the graph mixes our singer tables by these weights
@@ -287,11 +289,12 @@ def _one_hot(n: int, size: int, index: int = 0) -> torch.Tensor:
     return w
 
 
-def _probe_phrase(model, n_speakers: int) -> dict[str, torch.Tensor]:
-    """A phrase shaped like OpenUtau's feed (SP + さくら + SP, rising notes): tracing input and check."""
-    names = ["SP", "ja/s", "ja/a", "ja/k", "ja/u", "ja/r", "ja/a", "SP"]
-    durations = [8, 6, 46, 4, 46, 4, 50, 8]
-    f0 = np.concatenate([np.full(64, 261.63), np.full(46, 293.66), np.full(62, 329.63)]).astype(np.float32)
+def _probe_phrase(model, n_speakers: int, repeat: int = 1) -> dict[str, torch.Tensor]:
+    """A phrase shaped like OpenUtau's feed (SP + さくら x ``repeat`` + SP, rising notes)."""
+    names = ["SP"] + ["ja/s", "ja/a", "ja/k", "ja/u", "ja/r", "ja/a"] * repeat + ["SP"]
+    durations = [8] + [6, 46, 4, 46, 4, 50] * repeat + [8]
+    notes = [np.full(46, 196.0), np.full(50, 220.0), np.full(54, 246.94)] * repeat
+    f0 = np.concatenate([np.full(14, 196.0), *notes, np.full(8, 246.94)]).astype(np.float32)
     out = {
         "tokens": torch.tensor([[model.phoneme_ids[s] for s in names]]),
         "durations": torch.tensor([durations]),
@@ -302,33 +305,31 @@ def _probe_phrase(model, n_speakers: int) -> dict[str, torch.Tensor]:
     return out
 
 
-def _probe_words(model) -> dict[str, torch.Tensor]:
-    names = ["SP", "ja/s", "ja/a", "ja/k", "ja/u", "ja/r", "ja/a"]
+def _probe_words(model, repeat: int = 1) -> dict[str, torch.Tensor]:
+    """dsdur's feed for the same phrase: groups [SP s | a k | u r | a ...]."""
+    names = ["SP", "ja/s"] + ["ja/a", "ja/k", "ja/u", "ja/r", "ja/a", "ja/s"] * repeat
+    names = names[:-1]
+    n_words = 1 + 3 * repeat
+    keys = [55, 57, 59] * repeat
+    midi = [keys[0], keys[0]] + [k for j, k in enumerate(keys) for _ in range(2 if j < len(keys) - 1 else 1)]
     return {
         "tokens": torch.tensor([[model.phoneme_ids[s] for s in names]]),
-        "word_div": torch.tensor([[2, 2, 2, 1]]),
-        "word_dur": torch.tensor([[50, 50, 50, 50]]),
-        "ph_midi": torch.tensor([[60, 60, 60, 60, 62, 62, 64]]),
+        "word_div": torch.tensor([[2] * (n_words - 1) + [1]]),
+        "word_dur": torch.tensor([[50] * n_words]),
+        "ph_midi": torch.tensor([midi]),
     }
 
 
-def _export(module, inputs, input_names, output_names, axes, path: Path, extra_inputs=()) -> float:
-    """Trace ``module`` to a single-file ONNX at ``path`` (opset 17), declare ``extra_inputs`` (int64 [1],
-    unused), and return the largest |onnxruntime - torch| over the first output on ``inputs``."""
+def _export(module, input_sets, input_names, output_names, axes, path: Path, extra_inputs=()) -> float:
+    """Trace ``module`` on ``input_sets[0]`` to a single-file ONNX at ``path`` (opset 17), declare
+    ``extra_inputs`` (int64 [1], unused), and return the largest |onnxruntime - torch| of the first output
+    over all ``input_sets``."""
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
     module = module.eval()
-    # nn.MultiheadAttention's fused inference path has no ONNX form; the plain one computes the same
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
-    try:
-        _trace(module, inputs, input_names, output_names, axes, path)
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
-    with torch.no_grad():
-        expected = module(*inputs)
+    _trace(module, input_sets[0], input_names, output_names, axes, path)
     proto = onnx.load(str(path))
     declared = [i.name for i in proto.graph.input]
     lost = [n for n in input_names if n not in declared]
@@ -339,11 +340,23 @@ def _export(module, inputs, input_names, output_names, axes, path: Path, extra_i
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))  # one file: our graphs are far below the 2 GB external-data limit
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feeds = {n: t.numpy() for n, t in zip(input_names, inputs, strict=True)}
-    feeds.update({n: np.array([20], np.int64) for n in extra_inputs})
-    got = sess.run(None, feeds)[0]
-    first = expected[0] if isinstance(expected, tuple) else expected
-    return float(np.abs(got.astype(np.float64) - first.numpy().astype(np.float64)).max())
+    worst = 0.0
+    for inputs in input_sets:
+        with torch.no_grad():
+            expected = module(*inputs)
+        first = expected[0] if isinstance(expected, tuple) else expected
+        feeds = {n: t.numpy() for n, t in zip(input_names, inputs, strict=True)}
+        feeds.update({n: np.array([20], np.int64) for n in extra_inputs})
+        try:
+            got = sess.run(None, feeds)[0]
+        except Exception as e:  # onnxruntime's own error types
+            raise ExportError(
+                f"the graph fails on a phrase it was not traced on: {e}", source=str(path)
+            ) from e
+        if got.shape != tuple(first.shape):
+            raise ExportError(f"output shape {got.shape}, PyTorch {tuple(first.shape)}", source=str(path))
+        worst = max(worst, float(np.abs(got.astype(np.float64) - first.numpy().astype(np.float64)).max()))
+    return worst
 
 
 def _trace(module, inputs, input_names, output_names, axes, path: Path) -> None:
