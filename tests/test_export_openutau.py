@@ -377,3 +377,15 @@ def test_the_acoustic_graph_renders_our_own_phrase_like_the_model():
     diff = np.abs(out[:, :80].T - frames.mel)[:, ~sp]
     assert diff.mean() < 0.02, diff.mean()
     assert (out[~sp, 80] == frames.vuv[~sp]).mean() > 0.99
+
+
+def test_bench_openutau_prints_onnx_and_pytorch_rtf(exported):
+    from vocalsynth.eval.bench_onnx import bench_openutau, format_openutau
+
+    result = bench_openutau("default", [2.0], threads=1, repeats=1, log=lambda _: None, exported=exported)
+    (row,) = result["lengths"]
+    assert row["seconds"] > 2.0 and row["notes"] == 4
+    for key in ("onnx_rtf", "torch_render_rtf", "native_vocoder_rtf", "onnx_vs_torch"):
+        assert np.isfinite(row[key]) and row[key] > 0, key
+    text = format_openutau(result)
+    assert "ONNX / PyTorch" in text and f"{row['onnx_rtf']:.4f}" in text
