@@ -99,6 +99,14 @@ def test_licence_and_ai_label_are_carried(exported):
     assert licence in (exported.folder / "LICENSE.txt").read_text(encoding="utf-8")
     for t in card.training_data:
         assert t["corpus"] in text
+    # character.txt: OpenUtau keeps the lines that are no field of its own as the singer's info
+    fields = ("name", "名前", "image", "author", "created by", "voice", "cv", "sample", "web", "version")
+    lines = (exported.folder / "character.txt").read_text(encoding="utf-8").splitlines()
+    info = [ln for ln in lines if not ln.startswith(("name=", "author="))]
+    assert any(licence in ln for ln in info) and any("AI-generated" in ln for ln in info)
+    for ln in info:
+        key = ln.split("=", 1)[0].split(":", 1)[0].strip().lower()
+        assert not (key in fields or key.startswith("voice")), ln
 
 
 def test_onnx_files_are_single_file_opset_17_dynamic(exported):

@@ -378,19 +378,27 @@ def _trace(module, inputs, input_names, output_names, axes, path: Path) -> None:
 
 
 def _write_character(root: Path, card, speakers: list[str], default: str) -> None:
+    """character.txt/.yaml, readme.txt and LICENSE.txt. OpenUtau keeps the character.txt lines it doesn't
+    read as fields as the singer's info (``OtherInfo``, Classic/VoicebankLoader.cs), so the licence,
+    consent and AI note go there too; no line may start with a field name (name, voice, author, ...)."""
     licence = " ".join(card.licence.split())
     consent = " ".join(card.consent.split())
-    author = "vocalsynth voice card: " + ", ".join(
-        str(t.get("corpus", "")) for t in card.training_data if isinstance(t, dict)
-    )
-    text = [f"name=vocalsynth {card.name}", f"author={author}", ""]
+    corpora = ", ".join(str(t.get("corpus", "")) for t in card.training_data if isinstance(t, dict))
+    author = f"vocalsynth (trained on {corpora})"
+    data = {s.get("name"): s.get("data", "") for s in card.singers}
+    info_lines = [
+        f"Licence: {licence}",
+        f"Consent: {consent}",
+        AI_NOTE,
+    ]
+    text = [f"name=vocalsynth {card.name}", f"author={author}", *info_lines, ""]
     (root / "character.txt").write_text("\n".join(text), encoding="utf-8")
     info = {
         "name": f"vocalsynth {card.name}",
         "singer_type": "diffsinger",
         "text_file_encoding": "utf-8",
         "author": author,
-        "voice": f"{card.name} {card.version}: {' '.join(card.description.split())}".strip(),
+        "voice": f"{default}: {' '.join(str(data.get(default, '')).split())}".rstrip(": "),
         "version": card.version,
         "default_phonemizer": PHONEMIZER,
     }
@@ -402,6 +410,7 @@ def _write_character(root: Path, card, speakers: list[str], default: str) -> Non
     _write_yaml(root / "character.yaml", info)
     readme = [
         f"vocalsynth voice {card.name!r} {card.version}, exported as an OpenUtau DiffSinger voicebank.",
+        " ".join(card.description.split()),
         "",
         f"Licence: {licence}",
         "",
@@ -416,7 +425,8 @@ def _write_character(root: Path, card, speakers: list[str], default: str) -> Non
             if isinstance(t, dict)
         ),
         "",
-        f"Singers: {', '.join(speakers) if speakers else default} (default {default}).",
+        "Singers (subbanks):",
+        *(f"- {s}: {' '.join(str(data.get(s, '')).split())}" for s in (speakers or [default])),
     ]
     (root / "readme.txt").write_text("\n".join(readme) + "\n", encoding="utf-8")
     (root / "LICENSE.txt").write_text(licence + "\n\n" + AI_NOTE + "\n", encoding="utf-8")
