@@ -79,6 +79,9 @@ def test_layout_and_configs(exported):
         assert ds[key] == voc[key], key
     assert ds["mel_base"] == voc["mel_base"] == "e" and ds["mel_scale"] == voc["mel_scale"] == "slaney"
     assert ds["use_continuous_acceleration"] is True and ds["use_variable_depth"] is False
+    assert ds["use_key_shift_embed"] is True and ds["augmentation_args"]["random_pitch_shifting"]["range"]
+    for flag in ("use_speed_embed", "use_energy_embed", "use_breathiness_embed", "use_lang_id"):
+        assert ds[flag] is False, flag
     # the default voice has several singers: one .emb of hidden_size float32 each, the default first
     assert ds["speakers"][0] == "pjs" and ds["hidden_size"] == len(ds["speakers"]) == len(exported.speakers)
     for name in ds["speakers"]:
@@ -123,9 +126,9 @@ def test_onnx_files_are_single_file_opset_17_dynamic(exported):
 def test_acoustic_inputs_match_the_flags_exactly(bank):
     sess = bank.acoustic
     inputs = {i.name: (i.type, i.shape) for i in sess.get_inputs()}
-    assert set(inputs) == {"tokens", "durations", "f0", "steps", "spk_embed"}
+    assert set(inputs) == {"tokens", "durations", "f0", "gender", "steps", "spk_embed"}
     assert inputs["tokens"][0] == inputs["durations"][0] == inputs["steps"][0] == "tensor(int64)"
-    assert inputs["f0"][0] == inputs["spk_embed"][0] == "tensor(float)"
+    assert inputs["f0"][0] == inputs["gender"][0] == inputs["spk_embed"][0] == "tensor(float)"
     assert inputs["steps"][1] == [1]
     phones, _, _ = bank.phonemize(SAKURA)
     feeds = bank.acoustic_feeds(phones, SAKURA)
@@ -213,7 +216,7 @@ def test_onnx_matches_pytorch_on_a_held_out_phrase(bank):
     spk = torch.zeros(1, f["f0"].shape[1], len(singers))
     spk[:, :, [singers.index(s) for s in bank.speakers]] = f["spk_embed"]
     with torch.no_grad():
-        mel = graph(f["tokens"], f["durations"], f["f0"], spk).numpy()
+        mel = graph(f["tokens"], f["durations"], f["f0"], f["gender"], spk).numpy()
         wav = vgraph(torch.from_numpy(r.mel), f["f0"]).numpy()[0]
         log_mel, f0_hz = vgraph.split(torch.from_numpy(r.mel), f["f0"])
         native = vgraph.forward_native(torch.from_numpy(r.mel), f["f0"])[0].numpy()
@@ -306,7 +309,7 @@ def test_any_voice_folder_exports_one_singer_with_a_refiner(tiny_voice, tmp_path
     ds = yaml.safe_load((result.folder / "dsconfig.yaml").read_text(encoding="utf-8"))
     assert "speakers" not in ds
     bank = Voicebank(result.folder, threads=1)
-    assert {i.name for i in bank.acoustic.get_inputs()} == {"tokens", "durations", "f0", "steps"}
+    assert {i.name for i in bank.acoustic.get_inputs()} == {"tokens", "durations", "f0", "gender", "steps"}
     assert {i.name for i in bank.dur.get_inputs()} == {"encoder_out", "x_masks", "ph_midi"}
     r = bank.render(SAKURA)
     assert r.waveform.shape == (r.feeds["f0"].shape[1] * 441,) and np.isfinite(r.waveform).all()
@@ -377,9 +380,8 @@ def test_the_acoustic_graph_renders_our_own_phrase_like_the_model():
     tokens = torch.tensor([[model.phoneme_ids[s] for s in frames.ph_symbols]])
     graph = AcousticGraph(model, singer=model.singers.index("pjs"))
     with torch.no_grad():
-        out = graph(
-            tokens, torch.from_numpy(frames.ph_frames)[None], fill(torch.from_numpy(frames.f0_hz)[None])
-        )
+        f0 = fill(torch.from_numpy(frames.f0_hz)[None])
+        out = graph(tokens, torch.from_numpy(frames.ph_frames)[None], f0, torch.zeros_like(f0))
     out = out[0].numpy()
     sp = np.repeat([s == "SP" for s in frames.ph_symbols], frames.ph_frames)
     diff = np.abs(out[:, :80].T - frames.mel)[:, ~sp]
@@ -397,3 +399,36 @@ def test_bench_openutau_prints_onnx_and_pytorch_rtf(exported):
         assert np.isfinite(row[key]) and row[key] > 0, key
     text = format_openutau(result)
     assert "ONNX / PyTorch" in text and f"{row['onnx_rtf']:.4f}" in text
+
+
+def test_gender_curve_moves_the_formants_like_the_gender_control(bank):
+    """OpenUtau's GENC curve: + lowers the formants. The graph warps the mel per frame exactly as the
+    ``gender`` control does for a whole phrase."""
+    from vocalsynth.audio.config import AudioConfig
+    from vocalsynth.export.graphs import GENDER_PER_UNIT, formant_warp
+    from vocalsynth.models.acoustic.controls import formant_shift
+
+    cfg = AudioConfig()
+    mel = torch.randn(1, 80, 40, generator=torch.Generator().manual_seed(3))
+    for g in (-1.0, -0.3, 0.5, 2.0):
+        assert torch.allclose(
+            formant_warp(mel, torch.full((1, 40), g), cfg), formant_shift(mel, cfg, g), atol=1e-5
+        )
+    varying = torch.linspace(-1, 1, 40)[None]
+    per_frame = torch.cat(
+        [formant_shift(mel[:, :, t : t + 1], cfg, float(varying[0, t])) for t in range(40)], 2
+    )
+    assert torch.allclose(formant_warp(mel, varying, cfg), per_frame, atol=1e-5)
+    assert torch.equal(formant_warp(mel, torch.zeros(1, 40), cfg), mel)
+
+    # through onnxruntime: GENC +60 renders the GENC 0 mel with the formants 0.6 * 3 semitones down
+    plain, down = (bank.render(SAKURA, genc=g) for g in (0, 60))
+    assert plain.feeds["gender"].max() == 0 and np.allclose(down.feeds["gender"], -0.6)
+    sung = slice(HEAD_FRAMES, -TAIL_FRAMES)
+    expected = formant_shift(
+        torch.from_numpy(plain.mel[:, sung, :80]).transpose(1, 2), cfg, -0.6 * GENDER_PER_UNIT
+    )
+    got = torch.from_numpy(down.mel[:, sung, :80]).transpose(1, 2)
+    assert (got - expected).abs().mean() < 1e-3 and (
+        got - torch.from_numpy(plain.mel[:, sung, :80]).transpose(1, 2)
+    ).abs().mean() > 0.05

@@ -94,10 +94,15 @@ def bench_openutau(
                 spk = torch.zeros(1, tt["f0"].shape[1], len(singers))
                 spk[:, :, order] = tt["spk_embed"]
             with torch.inference_mode():
-                acoustic(tt["tokens"], tt["durations"], tt["f0"], spk)  # warm-up, as for onnxruntime
+                acoustic(
+                    tt["tokens"], tt["durations"], tt["f0"], tt["gender"], spk
+                )  # warm-up, as for onnxruntime
                 vocoder(torch.from_numpy(mel), tt["f0"])
                 row["torch_acoustic"] = _median_time(
-                    lambda tt=tt, spk=spk: acoustic(tt["tokens"], tt["durations"], tt["f0"], spk), repeats
+                    lambda tt=tt, spk=spk: acoustic(
+                        tt["tokens"], tt["durations"], tt["f0"], tt["gender"], spk
+                    ),
+                    repeats,
                 )
                 tmel = torch.from_numpy(mel)
                 row["torch_vocoder"] = _median_time(lambda m=tmel, f0=tt["f0"]: vocoder(m, f0), repeats)

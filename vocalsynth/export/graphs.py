@@ -15,10 +15,13 @@ the curve over its first phoneme (0 for SP/AP). Everything after that is the mod
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from vocalsynth.models.acoustic.context import POSITION_HORIZON, ROLE_IDS
+from vocalsynth.models.acoustic.controls import GENDER_SEMITONES, LIMITS, mel_center_frequencies
 from vocalsynth.models.acoustic.decoder import DB_TO_LOG
 from vocalsynth.models.acoustic.encoder import PITCH_CENTER
 from vocalsynth.models.acoustic.layers import sinusoidal
@@ -81,11 +84,44 @@ def _previous_valid(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return padded[pick]
 
 
+GENDER_PER_UNIT = 1.0  # our `gender` control per unit of OpenUtau's gender input (GENC -100..100 -> 1..-1)
+
+
+def _slaney_mel(hz: torch.Tensor) -> torch.Tensor:
+    """The Slaney mel scale of `controls.mel_center_frequencies` (librosa's default), in torch."""
+    return torch.where(
+        hz < 1000.0, hz * 3.0 / 200.0, 15.0 + 27.0 * torch.log(hz.clamp(min=1e-9) / 1000.0) / math.log(6.4)
+    )
+
+
+def formant_warp(mel: torch.Tensor, gender: torch.Tensor, config) -> torch.Tensor:
+    """`controls.formant_shift` with a gender per frame: ``mel`` ``(1, n_mels, T)``, ``gender`` ``(1, T)``
+    (our units: +1 = formants 3 semitones up). Band ``b`` of frame ``t`` takes the input at the frequency
+    ``centre_b / factor_t``, linearly between bands (the band centres are evenly spaced in mel, so the
+    position is the mel scale itself); frames with gender 0 are left exactly as they are."""
+    n = config.n_mels
+    # positions in float64: in float32 the mel scale's log is off by ~0.02 of a band
+    lo_mel = float(_slaney_mel(torch.tensor(float(config.fmin), dtype=torch.float64)))
+    hi_mel = float(_slaney_mel(torch.tensor(float(config.fmax), dtype=torch.float64)))
+    step = (hi_mel - lo_mel) / (n + 1)
+    centers = torch.from_numpy(mel_center_frequencies(config)).to(mel.device)  # float64
+    factor = torch.pow(2.0, GENDER_SEMITONES * gender[0].double() / 12.0)  # (T,)
+    hz = centers[:, None] / factor[None, :]  # (n, T): where each band reads from
+    # the band below it: the mel scale finds it (the centres are evenly spaced in mel); then, as np.interp in
+    # `_warp_matrix`, linear in Hz between the two centres, held at the ends
+    lo = torch.floor((_slaney_mel(hz) - lo_mel) / step - 1.0).long().clamp(0, n - 2)
+    hi = lo + 1
+    frac = ((hz - centers[lo]) / (centers[hi] - centers[lo])).clamp(0.0, 1.0).float()
+    warped = mel[0].gather(0, lo) * (1.0 - frac) + mel[0].gather(0, hi) * frac
+    return torch.where(gender != 0, warped, mel[0])[None]
+
+
 class AcousticGraph(nn.Module):
     """OpenUtau's acoustic call on our model. ``singer``: the index every frame sings as when the voice has
     one singer (no ``spk_embed`` input); with several, ``spk_embed`` ``(1, T, n_singers)`` mixes them (a
     one-hot row is exactly that singer). Inputs ``tokens``/``durations`` ``(1, N)`` int64 (model ids,
-    frames), ``f0`` ``(1, T)`` Hz; returns ``(1, T, n_mels + 1)``."""
+    frames), ``f0`` ``(1, T)`` Hz, ``gender`` ``(1, T)`` (OpenUtau's, -GENC/100: + raises the formants by
+    `GENDER_PER_UNIT` of our gender control); returns ``(1, T, n_mels + 1)``."""
 
     def __init__(self, model: AcousticModel, singer: int = 0, mix_singers: bool = False):
         super().__init__()
@@ -106,6 +142,7 @@ class AcousticGraph(nn.Module):
         tokens: torch.Tensor,
         durations: torch.Tensor,
         f0: torch.Tensor,
+        gender: torch.Tensor,
         spk_embed: torch.Tensor | None = None,
     ) -> torch.Tensor:
         m = self.model
@@ -187,6 +224,9 @@ class AcousticGraph(nn.Module):
         mel = _decode(m, hf, f0_feat, energy_db, aperiodicity, ph_pos[None], dec_singer, mask)
         if m.refiner is not None and m.refiner.steps > 0:
             mel = _refine(m.refiner, mel, hf, mask, self.refiner_noise)
+        mel = formant_warp(
+            mel, (gender * GENDER_PER_UNIT).clamp(-LIMITS["gender"][1], LIMITS["gender"][1]), m.audio_config
+        )
         # SP is silence: OpenUtau pads every phrase with 80 ms of it, where the model renders its corpora's
         # room noise (~-45 dBFS); fade it out over SP_FADE_FRAMES from the nearest sung frame
         sung_frame = (~self.is_sp[tok][idx]).float()[None, None]

@@ -148,11 +148,12 @@ def _write(root: Path, card, acoustic, vocoder, singers, speakers, default) -> E
     graph = AcousticGraph(acoustic, singer=singer_index, mix_singers=multi)
     if multi:
         graph = _SpeakerOrder(graph, order)
-    names = ["tokens", "durations", "f0"] + (["spk_embed"] if multi else [])
+    names = ["tokens", "durations", "f0", "gender"] + (["spk_embed"] if multi else [])
     axes = {
         "tokens": {1: "n_tokens"},
         "durations": {1: "n_tokens"},
         "f0": {1: "n_frames"},
+        "gender": {1: "n_frames"},
         "mel": {1: "n_frames"},
     }
     if multi:
@@ -234,7 +235,9 @@ def _write(root: Path, card, acoustic, vocoder, singers, speakers, default) -> E
         "vocoder": "dsvocoder",
         "use_continuous_acceleration": True,
         "use_variable_depth": False,
-        "use_key_shift_embed": False,
+        # OpenUtau's gender (GENC) curve -> `gender` = -GENC/100 with this range; see graphs.GENDER_PER_UNIT
+        "use_key_shift_embed": True,
+        "augmentation_args": {"random_pitch_shifting": {"range": [-12.0, 12.0]}},
         "use_speed_embed": False,
         "use_energy_embed": False,
         "use_breathiness_embed": False,
@@ -299,6 +302,8 @@ def _probe_phrase(model, n_speakers: int, repeat: int = 1) -> dict[str, torch.Te
         "tokens": torch.tensor([[model.phoneme_ids[s] for s in names]]),
         "durations": torch.tensor([durations]),
         "f0": torch.from_numpy(f0)[None],
+        # OpenUtau's gender curve: flat 0 on the tracing phrase, a sweep on the longer check phrase
+        "gender": torch.zeros(1, len(f0)) if repeat == 1 else torch.linspace(-1.0, 1.0, len(f0))[None],
     }
     if n_speakers:
         out["spk_embed"] = _one_hot(len(f0), n_speakers)

@@ -224,7 +224,10 @@ class Voicebank:
 
     # --- the renderer ------------------------------------------------------------------------------------
 
-    def acoustic_feeds(self, phones: list[Phone], notes: list[Note]) -> dict[str, np.ndarray]:
+    def acoustic_feeds(
+        self, phones: list[Phone], notes: list[Note], genc: float = 0.0
+    ) -> dict[str, np.ndarray]:
+        """The acoustic model's feed; ``genc``: OpenUtau's gender curve value (-100..100, + = formants down)."""
         fm = self.frame_ms
         end_ms = notes[-1].start_ms + notes[-1].length_ms
         names = ["SP"] + [p.symbol for p in phones] + ["SP"]
@@ -244,6 +247,10 @@ class Voicebank:
             "durations": np.array([durations], np.int64),
             "f0": f0[None],
         }
+        if self.config.get("use_key_shift_embed"):
+            lo, hi = self.config["augmentation_args"]["random_pitch_shifting"]["range"]
+            g = -genc * 12 / hi / 100 if genc < 0 else -genc * (-12 / lo) / 100
+            feeds["gender"] = np.full((1, n_frames), g, np.float32)
         if self.config.get("use_continuous_acceleration"):
             feeds["steps"] = np.array([STEPS], np.int64)
         else:
@@ -257,9 +264,9 @@ class Voicebank:
             feeds["spk_embed"] = spk
         return feeds
 
-    def render(self, notes: list[Note]) -> Render:
+    def render(self, notes: list[Note], genc: float = 0.0) -> Render:
         phones, dur_feeds, pred = self.phonemize(notes)
-        feeds = self.acoustic_feeds(phones, notes)
+        feeds = self.acoustic_feeds(phones, notes, genc)
         verify_inputs(self.acoustic, feeds, "acoustic")
         mel = self.acoustic.run(None, feeds)[0]
         wav = self.vocoder.run(None, {"mel": mel, "f0": feeds["f0"]})[0]
