@@ -432,3 +432,46 @@ def test_gender_curve_moves_the_formants_like_the_gender_control(bank):
     assert (got - expected).abs().mean() < 1e-3 and (
         got - torch.from_numpy(plain.mel[:, sung, :80]).transpose(1, 2)
     ).abs().mean() > 0.05
+
+
+def test_refuses_a_voice_without_japanese(tmp_path):
+    from vocalsynth.models.acoustic.model import AcousticConfig, AcousticModel
+    from vocalsynth.models.vocoder.generator import SourceFilterVocoder
+    from vocalsynth.voices import load_voice, package_voice, resolve_voice
+
+    card = load_voice(resolve_voice("default")).card
+    small = dict(
+        encoder_channels=8, encoder_layers=1, encoder_hidden=8, variance_channels=8, decoder_channels=8
+    )
+    AcousticModel(["SP", "AP", "en/a", "en/k"], ["x"], ["en"], card.audio, AcousticConfig(**small)).save(
+        tmp_path / "acoustic"
+    )
+    SourceFilterVocoder(card.audio, dim=8, intermediate_dim=8, num_layers=1).save(tmp_path / "vocoder")
+    package_voice(
+        tmp_path / "acoustic",
+        tmp_path / "vocoder",
+        tmp_path / "voice",
+        name="english",
+        version="0.0.1",
+        licence="CC0 (test)",
+        consent="test voice, no singer",
+        training_data=[{"corpus": "none", "url": "none", "licence": "CC0"}],
+        training={"hardware": "none", "hours": 0.0, "energy_kwh": 0.0, "co2_kg": 0.0},
+        reproduce={"recipe": "test", "config": "test", "commit": "test"},
+    )
+    with pytest.raises(ExportError, match="sings Japanese.*ja/a"):
+        export_openutau(tmp_path / "voice", tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
+
+
+def test_a_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
+    import vocalsynth.export.openutau as ou
+
+    def failing_export(module, input_sets, input_names, output_names, axes, path, extra_inputs=()):
+        path.write_bytes(b"half")  # as if the graph was written, then its check failed
+        raise ExportError("the graph fails on a phrase it was not traced on", source=str(path))
+
+    monkeypatch.setattr(ou, "_export", failing_export)
+    with pytest.raises(ExportError, match="not traced on"):
+        export_openutau("default", tmp_path / "bank")
+    assert list(tmp_path.iterdir()) == []

@@ -89,6 +89,15 @@ def export_openutau(
             f"only the neural source-filter vocoder exports, this voice has {vocoder.kind!r}",
             source=str(folder),
         )
+    # OpenUtau's DIFFS JA phonemizer hands over Japanese phonemes and pads every phrase with SP
+    needed = ["SP", *(f"ja/{p}" for p in ("a", "i", "u", "e", "o", "k", "s", "r"))]
+    missing = [p for p in needed if p not in acoustic.phoneme_ids]
+    if missing:
+        raise ExportError(
+            f"OpenUtau's Japanese DiffSinger phonemizer needs a voice that sings Japanese; this one lacks "
+            f"{', '.join(missing)}",
+            source=str(folder),
+        )
     cfg = acoustic.audio_config
     if cfg.hop_length * OUT_RATE % cfg.sample_rate:
         raise ExportError(
