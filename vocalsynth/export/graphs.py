@@ -1,7 +1,7 @@
 """The acoustic model re-wired for OpenUtau's DiffSinger calls, as torch modules to trace into ONNX:
 
-- :class:`AcousticGraph`: ``tokens``, ``durations``, ``f0`` (OpenUtau's pitch curve, never 0), optional
-  ``spk_embed`` -> ``mel`` ``(1, T, n_mels + 1)``: the log-mel with the voicing as one extra row, which the
+- :class:`AcousticGraph`: ``tokens``, ``durations``, ``f0`` (OpenUtau's pitch curve, never 0), ``gender``
+  (its GENC curve, a formant warp per frame), optional ``spk_embed`` -> ``mel`` ``(1, T, n_mels + 1)``: the log-mel with the voicing as one extra row, which the
   vocoder graph reads to stay silent over rests and unvoiced consonants (OpenUtau hands the vocoder voiced
   F0 everywhere).
 - :class:`LinguisticGraph` + :class:`DurationGraph`: the ``dsdur/`` pair OpenUtau's phonemizer runs
@@ -97,10 +97,10 @@ def _slaney_mel(hz: torch.Tensor) -> torch.Tensor:
 def formant_warp(mel: torch.Tensor, gender: torch.Tensor, config) -> torch.Tensor:
     """`controls.formant_shift` with a gender per frame: ``mel`` ``(1, n_mels, T)``, ``gender`` ``(1, T)``
     (our units: +1 = formants 3 semitones up). Band ``b`` of frame ``t`` takes the input at the frequency
-    ``centre_b / factor_t``, linearly between bands (the band centres are evenly spaced in mel, so the
-    position is the mel scale itself); frames with gender 0 are left exactly as they are."""
+    ``centre_b / factor_t``, linear in Hz between the two nearest band centres as `_warp_matrix` does, so
+    a constant gender gives `formant_shift`'s result; frames with gender 0 are left exactly as they are."""
     n = config.n_mels
-    # positions in float64: in float32 the mel scale's log is off by ~0.02 of a band
+    # positions in float64, as `_warp_matrix` computes them
     lo_mel = float(_slaney_mel(torch.tensor(float(config.fmin), dtype=torch.float64)))
     hi_mel = float(_slaney_mel(torch.tensor(float(config.fmax), dtype=torch.float64)))
     step = (hi_mel - lo_mel) / (n + 1)
