@@ -255,6 +255,13 @@ def test_refuses_a_non_empty_output(tmp_path):
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
 
 
+def test_refuses_a_file_as_output(tmp_path):
+    (tmp_path / "bank").write_text("keep", encoding="utf-8")
+    with pytest.raises(ExportError, match="is a file"):
+        export_openutau("default", tmp_path / "bank", overwrite=True)
+    assert (tmp_path / "bank").read_text(encoding="utf-8") == "keep"
+
+
 def test_cli_refuses_a_non_empty_output(tmp_path, capsys):
     from vocalsynth.cli import main
 

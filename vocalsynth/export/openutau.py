@@ -1,6 +1,6 @@
 """`export_openutau`: a voice folder -> an OpenUtau DiffSinger-style voicebank folder.
 
-Layout and every key follow what OpenUtau reads (``/work/shared/OPENUTAU_NOTES.md`` cites its source):
+Layout and every key follow what OpenUtau reads (the project's OPENUTAU_NOTES.md cites its source):
 ``character.txt``/``character.yaml``, ``dsconfig.yaml``, ``acoustic.onnx``, ``phonemes.json``, one ``.emb``
 per singer for multi-singer voices, ``dsvocoder/`` (vocoder at 44.1 kHz, hop 441 = our 10 ms frame) and
 ``dsdur/`` (linguistic + duration graphs, ``dsdict-ja.yaml``). Each graph is checked against the torch
@@ -76,8 +76,15 @@ def export_openutau(
     from vocalsynth.models.vocoder.generator import SourceFilterVocoder
     from vocalsynth.voices import load_voice, resolve_voice
 
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        raise ExportError(f"needs the openutau extra (pip install 'vocalsynth[openutau]'): {e}") from None
     out = Path(output)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+    if out.exists() and not out.is_dir():
+        raise ExportError("is a file, not a folder", source=str(out))
+    if out.exists() and any(out.iterdir()) and not overwrite:
         raise ExportError("exists and is not empty (pass overwrite to replace it)", source=str(out))
     folder = resolve_voice(voice)
     loaded = load_voice(folder)
