@@ -70,6 +70,9 @@ def test_layout_and_configs(exported):
     assert char["text_file_encoding"] == "utf-8"
     assert char["default_phonemizer"] == "OpenUtau.Core.DiffSinger.DiffSingerJapanesePhonemizer"
     assert char["name"] == "vocalsynth default"
+    subbanks = char["subbanks"]  # one per singer, the default (no suffix) first, each for every key
+    assert [b["suffix"] for b in subbanks] == [""] + exported.speakers[1:]
+    assert all(b["tone_ranges"] == ["C1-B7"] for b in subbanks)
     ds = yaml.safe_load((root / "dsconfig.yaml").read_text(encoding="utf-8"))
     voc = yaml.safe_load((root / "dsvocoder" / "vocoder.yaml").read_text(encoding="utf-8"))
     dur = yaml.safe_load((root / "dsdur" / "dsconfig.yaml").read_text(encoding="utf-8"))

@@ -27,9 +27,9 @@ from vocalsynth.export.vocoder_graph import OUT_RATE, VocoderGraph
 
 OPSET = 17
 PHONEMIZER = "OpenUtau.Core.DiffSinger.DiffSingerJapanesePhonemizer"
-STEPS_INPUT = (
-    "steps"  # OpenUtau always sends it (use_continuous_acceleration: true); a single pass ignores it
-)
+# OpenUtau always sends it (use_continuous_acceleration: true); our single-pass model ignores it
+STEPS_INPUT = "steps"
+TONES = "C1-B7"  # subbank tone range: every key OpenUtau offers a voice colour for
 AI_NOTE = (
     "AI voice: audio made with this voicebank is synthesized by a neural network trained on recordings of "
     "real singers (see the licence). Label what you publish as AI-generated."
@@ -424,9 +424,11 @@ def _write_character(root: Path, card, speakers: list[str], default: str) -> Non
         "default_phonemizer": PHONEMIZER,
     }
     if speakers:
-        # the first subbank (no suffix) sings as speakers[0], the default singer; the others by name
-        info["subbanks"] = [{"color": "", "prefix": "", "suffix": ""}] + [
-            {"color": s, "prefix": "", "suffix": s} for s in speakers[1:]
+        # the first subbank (no suffix) sings as speakers[0], the default singer; the others by name, picked
+        # by OpenUtau's voice colour. A subbank is only chosen for tones in its ranges (USinger.cs): all of
+        # OpenUtau's C1-B7.
+        info["subbanks"] = [{"color": "", "prefix": "", "suffix": "", "tone_ranges": [TONES]}] + [
+            {"color": s, "prefix": "", "suffix": s, "tone_ranges": [TONES]} for s in speakers[1:]
         ]
     _write_yaml(root / "character.yaml", info)
     readme = [
