@@ -131,6 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_arguments(p)
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser(
+        "export-openutau", help="write a voice as an OpenUtau DiffSinger voicebank folder (ONNX, checked)"
+    )
+    p.add_argument(
+        "--voice", default="default", help="installed voice name or voice folder (default: default)"
+    )
+    p.add_argument(
+        "-o", "--output", required=True, help="the voicebank folder to write (refused if not empty)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.set_defaults(func=cmd_export_openutau)
+
     p = sub.add_parser("demo", help="serve the vocal-creation web demo (Gradio) on this machine")
     from vocalsynth.demo.cli import add_arguments as add_demo_arguments
     from vocalsynth.demo.cli import run as demo_main
@@ -162,6 +174,14 @@ def cmd_bench(args) -> int:
     from vocalsynth.eval.bench import main as bench_main
 
     return bench_main(args)
+
+
+def cmd_export_openutau(args) -> int:
+    from vocalsynth.export import export_openutau
+
+    result = export_openutau(args.voice, args.output, overwrite=args.overwrite)
+    print(result.summary())
+    return 0
 
 
 def cmd_preprocess(args) -> int:

@@ -507,6 +507,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-conformance", action="store_true", help="don't time the conformance check")
     p.add_argument("--json", help="also write the result as JSON to this file")
+    p.add_argument(
+        "--openutau",
+        action="store_true",
+        help="instead: export the voice for OpenUtau and time its ONNX render on CPU against PyTorch",
+    )
     t = p.add_argument_group("training and preprocessing")
     t.add_argument(
         "--training",
@@ -550,6 +555,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """``vocalsynth bench``: run, print the tables, write ``--json``. 0 done, 2 bad input."""
+    if args.openutau:
+        return _openutau_main(args)
     try:
         result = run_bench(
             args.voice,
@@ -579,5 +586,32 @@ def main(args: argparse.Namespace) -> int:
         from vocalsynth.score.io import atomic_write_bytes
 
         atomic_write_bytes(Path(args.json), to_json(result).encode("utf-8"))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _openutau_main(args: argparse.Namespace) -> int:
+    from vocalsynth.eval.bench_onnx import bench_openutau, format_openutau
+
+    # phrases: OpenUtau renders phrase by phrase, so 120 s in one phrase would measure nothing it does
+    lengths = args.lengths if list(args.lengths) != list(DEFAULT_LENGTHS) else [10.0, 30.0]
+    try:
+        result = bench_openutau(
+            args.voice,
+            lengths,
+            threads=args.threads,
+            repeats=args.repeats,
+            log=lambda msg: print(msg, file=sys.stderr, flush=True),
+        )
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_openutau(result))
+    if args.json:
+        import json
+
+        from vocalsynth.score.io import atomic_write_bytes
+
+        atomic_write_bytes(Path(args.json), (json.dumps(result, indent=1) + "\n").encode("utf-8"))
         print(f"wrote {args.json}")
     return 0
