@@ -16,3 +16,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def whisper_cache(tmp_path_factory):
+    """The assembled Whisper model goes to a folder of the test session, not the user's cache."""
+    import os
+
+    folder = tmp_path_factory.mktemp("vocalsynth-cache")
+    before = os.environ.get("VOCALSYNTH_CACHE")
+    os.environ["VOCALSYNTH_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("VOCALSYNTH_CACHE", None)
+    else:
+        os.environ["VOCALSYNTH_CACHE"] = before

@@ -616,7 +616,7 @@ def test_ladder_measures_each_rung_against_the_recording(corpus):
     pytest.importorskip("lightning")
     from vocalsynth import Synthesizer
     from vocalsynth.data.corpora import get_corpus
-    from vocalsynth.eval.ladder import RUNGS, _song_items, format_table, measure_song
+    from vocalsynth.eval.ladder import RECORDING, RUNGS, _song_items, format_table, measure_song
     from vocalsynth.eval.songs import HeldOutSong, build_score
     from vocalsynth.models.vocoder import load_vocoder
 
@@ -632,12 +632,17 @@ def test_ladder_measures_each_rung_against_the_recording(corpus):
     batch = _song_items(corpus, net, ["alto_2"])["alto_2"]
     assert int(batch["singer_id"][0]) == net.singer_index("alto")
     rungs = measure_song(synth, song, batch)
-    assert list(rungs) == list(RUNGS)
+    assert list(rungs) == [*RUNGS, RECORDING]
+    heard = {r: f.pop("heard") for r, f in rungs.items()}  # every rung and the recording are heard
+    assert {h["reference"] for h in heard.values()} == {heard[RECORDING]["reference"]} != {""}
+    assert all(h["cer"] >= 0 and h["chars"] == len(h["reference"]) for h in heard.values())
+    del rungs[RECORDING]
     assert all(math.isfinite(f["mcd_db"]) and math.isfinite(f["vuv_error_pct"]) for f in rungs.values())
     assert math.isfinite(rungs["teacher-forced"]["f0_rmse_cents"])  # the recording's F0: voiced in both
     assert rungs["copy"]["mcd_db"] < 4 < rungs["teacher-forced"]["mcd_db"]  # an untrained decoder is lost
-    table = format_table({"voice": "tiny", "songs": ["alto_2"], "mean": rungs})
-    assert "| copy | " in table and "| from the score | " in table
+    cer = {r: h["cer"] for r, h in heard.items()}
+    table = format_table({"voice": "tiny", "songs": ["alto_2"], "mean": rungs, "cer": cer})
+    assert "| copy | " in table and "| from the score | " in table and f"| {RECORDING} | " in table
     with pytest.raises(ValueError, match="no aligned item for nothing"):
         _song_items(corpus, net, ["nothing"])
 

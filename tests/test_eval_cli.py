@@ -88,9 +88,17 @@ def test_eval_figures_are_sane(evaluated):
     assert set(s["recording"]["periodicity"]) >= {"0-1000 Hz", "5000-8000 Hz", "high"}
     timing = s["voice"]["timing"]
     assert timing["notes"] == 4 and timing["phonemes"] >= 1 and timing["phoneme_onset_mae_ms"] >= 0
-    intel = report["intelligibility"]
-    assert len(intel["lines"]) == 2 and intel["chance_pct"] == 50.0
-    assert intel["voice"]["correct_pct"] in (0.0, 50.0, 100.0) and 1 <= intel["voice"]["mean_rank"] <= 2
+    english = report["english"]
+    assert len(english["lines"]) == 2 and english["voice"]["cer"] >= 0
+    assert [r["reference"] for r in english["voice"]["lines"]] == [
+        "hellosuntheskyiswaking",
+        "singalittlesongtome",
+    ]
+    for name in ("voice", "copy:WORLD", "recording"):  # every system is heard against the song's own reading
+        heard = song["systems"][name]["intelligibility"]
+        assert heard["language"] == "ja" and heard["reference"] and heard["chars"] == len(heard["reference"])
+        assert s[name]["cer"] == heard["cer"]  # one song: the pooled CER is its CER
+    assert "| Whisper CER |" in md
 
 
 def test_a_voice_with_a_refiner_is_also_judged_without_it():
@@ -124,6 +132,8 @@ def test_eval_scores_reports_conformance_of_outside_scores(tmp_path, capsys):
     assert row["key_shift"] == -12  # written around C5, fitted an octave down into the low default voice
     assert row["notes"] == 14 and 0 <= row["within_pesto"] <= 14
     assert report["total"]["fraction_pesto"] == row["within_pesto"] / 14
+    assert row["intelligibility"]["reference"] == "hanabirahirariisorahetobuu"  # the lyrics' phonemes, romaji
+    assert report["total"]["cer"] == row["intelligibility"]["cer"] and 1 <= row["dnsmos_p808"] <= 5
     assert "sakura_ja.txt" in capsys.readouterr().out
 
 

@@ -13,7 +13,10 @@ and more of its own predictions, measuring each rung the way the eval does (WORL
 5. ``from the score``: ``Synthesizer.sing`` on the score, as `vocalsynth eval`'s ``voice`` row.
 
 Rungs 1-4 lie on the recording's time axis, so they are cut to its sung span (as copy-synthesis is).
-Each rung's vocoder noise is drawn from the same seed.
+Each rung's vocoder noise is drawn from the same seed. Every rung, and the recording itself, is also heard by
+the intelligibility judge (Whisper base CER against the song's lyrics, :mod:`vocalsynth.eval.intelligibility`),
+so each rung's cost in clarity is measured; "own F0"'s F0 RMSE is the pitch error with the recording's own
+timing (durations taken from the recording).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ RUNGS = {
     "from the score": "Synthesizer.sing on the score (the eval's voice row)",
 }
 METRICS = ("mcd_db", "f0_rmse_cents", "vuv_error_pct")
+RECORDING = "recording"
 
 
 def _song_items(cache: Path, acoustic, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -64,6 +68,7 @@ def measure_song(synth, song, batch: dict[str, Any], seed: int = 0) -> dict[str,
     import torch
 
     from vocalsynth.eval.compare import analyse, match
+    from vocalsynth.eval.intelligibility import judge, score_reading
     from vocalsynth.models.acoustic.controls import Controls
 
     cfg = synth.audio_config
@@ -92,6 +97,7 @@ def measure_song(synth, song, batch: dict[str, Any], seed: int = 0) -> dict[str,
             signals[name] = synth.vocoder(mel.float(), f0.float())[0].cpu().numpy()[: x.size]
     torch.manual_seed(seed)
     signals["from the score"] = synth.sing(song.score, singer=singer, conformance=False).samples
+    language, lyrics = score_reading(song.score)
     out = {}
     for name, y in signals.items():
         a = analyse(y, cfg)
@@ -100,6 +106,8 @@ def measure_song(synth, song, batch: dict[str, Any], seed: int = 0) -> dict[str,
             a.span = reference.span
         figures = match(reference, a, same_timeline=same_time).to_dict()
         out[name] = {k: figures[k] for k in METRICS}
+        out[name]["heard"] = judge(y, cfg.sample_rate, lyrics, language).to_dict()
+    out[RECORDING] = {"heard": judge(x, cfg.sample_rate, lyrics, language).to_dict()}
     return out
 
 
@@ -107,12 +115,13 @@ def format_table(report: dict[str, Any]) -> str:
     lines = [
         f"Voice {report['voice']}, {len(report['songs'])} held-out song(s): {' '.join(report['songs'])}",
         "",
-        "| rung | MCD (dB) | F0 RMSE (c) | V/UV (%) | what the voice is given |",
-        "|---|---|---|---|---|",
+        "| rung | MCD (dB) | F0 RMSE (c) | V/UV (%) | Whisper CER | what the voice is given |",
+        "|---|---|---|---|---|---|",
+        f"| {RECORDING} | — | — | — | {report['cer'][RECORDING]:.3f} | the singer's own recording |",
     ]
     for rung, figures in report["mean"].items():
         cells = " | ".join(f"{figures[k]:.2f}" if k == "mcd_db" else f"{figures[k]:.1f}" for k in METRICS)
-        lines.append(f"| {rung} | {cells} | {RUNGS[rung]} |")
+        lines.append(f"| {rung} | {cells} | {report['cer'][rung]:.3f} | {RUNGS[rung]} |")
     return "\n".join(lines)
 
 
@@ -149,20 +158,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         per_song = {}
         for song in songs:
             per_song[song.id] = measure_song(synth, song, batches[song.id], args.seed)
-            cells = ", ".join(f"{r} {v['mcd_db']:.2f}" for r, v in per_song[song.id].items())
-            print(f"{song.id}: MCD {cells}", file=sys.stderr, flush=True)
+            cells = ", ".join(
+                f"{r} {v['mcd_db']:.2f} dB CER {v['heard']['cer']:.2f}"
+                for r, v in per_song[song.id].items()
+                if r != RECORDING
+            )
+            heard = per_song[song.id][RECORDING]["heard"]
+            print(f"{song.id}: recording CER {heard['cer']:.2f}; {cells}", file=sys.stderr, flush=True)
     except (ValueError, OSError) as e:  # InputError (bad corpus, cache, voice) is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from vocalsynth.eval.intelligibility import pooled_cer
+
     mean = {
         rung: {k: float(np.mean([per_song[s][rung][k] for s in per_song])) for k in METRICS} for rung in RUNGS
     }
+    cer = {rung: pooled_cer(per_song[s][rung]["heard"] for s in per_song) for rung in (RECORDING, *RUNGS)}
     card = synth.card
     report = {
         "voice": f"{card.name} {card.version}" if card else str(args.voice),
         "songs": list(per_song),
         "rungs": RUNGS,
         "mean": mean,
+        "cer": cer,
         "per_song": per_song,
     }
     print(format_table(report))

@@ -15,8 +15,9 @@ Systems (rows of the report):
 
 Per song and system: MCD / F0 RMSE / V/UV error after DTW (:mod:`vocalsynth.eval.compare`), score
 conformance by PESTO (the independent judge) and by WORLD Harvest, DNSMOS P.808 and band periodicity
-(:mod:`vocalsynth.eval.naturalness`), timing errors against the reference alignment; then English lines sung by
-the voice, recognised closed-set (:mod:`vocalsynth.eval.intelligibility`).
+(:mod:`vocalsynth.eval.naturalness`), timing errors against the reference alignment, intelligibility (Whisper
+base's character error rate against the lyrics' reading, :mod:`vocalsynth.eval.intelligibility`); then English
+lines sung by the voice, judged by the same recognizer.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def evaluate_song(synth, song, out_dir: Path, log: Callable[[str], None], seed: 
 
     from vocalsynth.audio.mel import log_mel
     from vocalsynth.eval.compare import analyse, match, timing_errors, written_pitch_rmse
+    from vocalsynth.eval.intelligibility import judge, score_reading
     from vocalsynth.eval.naturalness import band_periodicity, dnsmos
     from vocalsynth.eval.pitch_judge import judge_conformance, track_pitch
     from vocalsynth.eval.plots import plot_f0, plot_mels
@@ -135,6 +137,7 @@ def evaluate_song(synth, song, out_dir: Path, log: Callable[[str], None], seed: 
         "singer": singer or (synth.card.default_singer if synth.card else None),
         "systems": {},
     }
+    language, lyrics_reading = score_reading(song.score)
     matches = {}
     for name, samples in signals.items():
         a = analysed[name]
@@ -161,6 +164,7 @@ def evaluate_song(synth, song, out_dir: Path, log: Callable[[str], None], seed: 
             by_pesto = judge_conformance(samples, reference_score, sample_rate=sr, track=track, config=cfg)
         row["conformance"] = {"pesto": _conformance_counts(by_pesto), "world": _conformance_counts(by_world)}
         row["dnsmos_p808"] = dnsmos(a.trimmed_samples(cfg), sr)["p808"]
+        row["intelligibility"] = judge(samples, sr, lyrics_reading, language).to_dict()
         row["periodicity"] = band_periodicity(samples, sr, a.f0_hz, 1.0 / cfg.frames_per_second)
         result["systems"][name] = row
     real = result["systems"][REAL]
@@ -204,6 +208,7 @@ def evaluate_song(synth, song, out_dir: Path, log: Callable[[str], None], seed: 
     log(
         f"{song.id}: {result['sung_seconds']:.1f} s sung, voice MCD {v['mcd_db']:.2f} dB, "
         f"F0 RMSE {v['f0_rmse_cents']:.0f} c, V/UV {v['vuv_error_pct']:.1f} %, "
+        f"CER {v['intelligibility']['cer']:.2f} (recording {real['intelligibility']['cer']:.2f}), "
         f"{result['eval_seconds']:.0f} s to evaluate"
     )
     return result
@@ -213,15 +218,14 @@ def evaluate_song(synth, song, out_dir: Path, log: Callable[[str], None], seed: 
 def evaluate_english(
     synth, out_dir: Path, key_shift: float = 0.0, seed: int = 0, n_lines: int | None = None
 ) -> dict[str, Any]:
-    """Sing ``ENGLISH_LINES`` (the first ``n_lines``, at least 2) with the voice and through WORLD, and
-    recognise each closed-set among them."""
+    """Sing ``ENGLISH_LINES`` (the first ``n_lines``) with the voice and through WORLD, and judge each with the
+    recognizer: CER of what it hears against the line's letters."""
     import torch
 
-    from vocalsynth.eval.intelligibility import ENGLISH_LINES, closed_set
+    from vocalsynth.eval.intelligibility import ENGLISH_LINES, english_reading, judge, pooled_cer
 
-    chosen = ENGLISH_LINES[: max(2, n_lines)] if n_lines is not None else ENGLISH_LINES
-    lines = [text for text, _ in chosen]
-    out: dict[str, Any] = {"lines": lines, "key_shift": key_shift, "chance_pct": 100.0 / len(lines)}
+    chosen = ENGLISH_LINES[: max(1, n_lines)] if n_lines is not None else ENGLISH_LINES
+    out: dict[str, Any] = {"lines": [text for text, _ in chosen], "key_shift": key_shift}
     audio = out_dir / "audio"
     audio.mkdir(parents=True, exist_ok=True)
     for name, vocoder in (("voice", None), ("voice+WORLD", "world")):
@@ -231,14 +235,9 @@ def evaluate_english(
             rendering = synth.sing(notation, key_shift=key_shift, vocoder=vocoder, conformance=False)
             if name == "voice":
                 rendering.save(audio / f"en{k + 1}.voice.wav")
-            results.append(closed_set(rendering.samples, rendering.sample_rate, lines, truth=text).to_dict())
-        out[name] = {
-            "correct_pct": 100.0 * sum(bool(r["correct"]) for r in results) / len(results),
-            "mean_rank": float(np.mean([r["rank"] for r in results])),
-            "unrecognised": sum(r["pick"] is None for r in results),
-            "lines": results,
-        }
-    out["chance_mean_rank"] = (len(lines) + 1) / 2
+            heard = judge(rendering.samples, rendering.sample_rate, english_reading(text), "en")
+            results.append({"line": text, **heard.to_dict()})
+        out[name] = {"cer": pooled_cer(results), "lines": results}
     return out
 
 
@@ -282,6 +281,11 @@ def summarise(songs: list[dict]) -> dict[str, dict[str, Any]]:
             summary["render_rtf"] = sum(r["render_seconds"] for r in rows) / sum(
                 r["audio_seconds"] for r in rows
             )
+        heard = [r["intelligibility"] for r in rows if r.get("intelligibility")]
+        if heard:
+            from vocalsynth.eval.intelligibility import pooled_cer
+
+            summary["cer"] = pooled_cer(heard)
         for key in ("dnsmos_p808", "dnsmos_p808_minus_recording", "periodicity_high_minus_recording"):
             values = [r[key] for r in rows if r.get(key) is not None]
             if values:
@@ -314,7 +318,7 @@ def evaluate(
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``synth`` on ``songs`` (`HeldOutSong` list); writes plots and renderings under ``out_dir`` and
-    returns the report (the JSON document: settings, per-song results, summary, intelligibility). ``seed``:
+    returns the report (the JSON document: settings, per-song results, summary, English). ``seed``:
     torch's seed before every rendering, so a rerun gives the same figures."""
     import torch
 
@@ -337,13 +341,16 @@ def evaluate(
             "mcep": "34th-order mel-cepstrum of CheapTrick's envelope, alpha 0.466 at 24 kHz, c0 excluded",
             "dtw": "Euclidean on mel-cepstra c1-c34, sung spans, no band",
             "dnsmos": "P.808 on 16 kHz audio normalised to -23 LUFS (BS.1770), sung span",
+            "intelligibility": "Whisper base (faster-whisper, int8, beam 5, temperature 0, no cut-offs); CER of "
+            "the transcript's romaji (pykakasi + the frontend's kana table) against the lyrics' phonemes as "
+            "romaji, pooled over songs",
         },
         "per_song": per_song,
         "summary": summarise(per_song),
     }
     if english:
-        say("English lines: closed-set recognition")
-        report["intelligibility"] = evaluate_english(synth, out, english_key_shift, seed, english_lines)
+        say("English lines: Whisper CER")
+        report["english"] = evaluate_english(synth, out, english_key_shift, seed, english_lines)
     report["seconds"] = time.perf_counter() - started
     return _clean(report)
 
@@ -367,9 +374,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"Torch threads: {report['settings']['torch_threads']}. Took {report['seconds']:.0f} s.",
         "",
         "| system | MCD (dB, DTW) | F0 RMSE (cents) | V/UV err (%) | notes within 50 c: PESTO | : WORLD "
-        "| DNSMOS P.808 | Δ P.808 vs rec. | high-band periodicity | Δ vs rec. |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| DNSMOS P.808 | Δ P.808 vs rec. | Whisper CER | CER ÷ rec. | high-band periodicity | Δ vs rec. |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    real_cer = s[REAL].get("cer")
     names = list(s)  # the systems in the order they were judged, the recording last
     for name in names:
         r = s[name]
@@ -377,6 +385,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {name} | {_f(r.get('mcd_db'))} | {_f(r.get('f0_rmse_cents'), 0)} | {_f(r.get('vuv_error_pct'), 1)} "
             f"| {_f(r.get('within_50c_pesto_pct'), 1)} | {_f(r.get('within_50c_world_pct'), 1)} "
             f"| {_f(r.get('dnsmos_p808'))} | {_f(r.get('dnsmos_p808_minus_recording'), 2, True) if name != REAL else '—'} "
+            f"| {_f(r.get('cer'))} | {_f(r['cer'] / real_cer) if r.get('cer') is not None and real_cer else '—'} "
             f"| {_f(r['periodicity'].get('high'))} "
             f"| {_f(r.get('periodicity_high_minus_recording'), 2, True) if name != REAL else '—'} |"
         )
@@ -436,8 +445,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Per song",
         "",
-        "| song | sung s | notes | system | MCD | F0 RMSE | V/UV % | within 50 c PESTO | WORLD | Δ P.808 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| song | sung s | notes | system | MCD | F0 RMSE | V/UV % | within 50 c PESTO | WORLD | Δ P.808 | CER |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in report["per_song"]:
         for name in (n for n in names if n != REAL):
@@ -446,29 +455,27 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {p['id']} | {p['sung_seconds']:.1f} | {p['notes']} | {name} | {_f(r['mcd_db'])} "
                 f"| {_f(r['f0_rmse_cents'], 0)} | {_f(r['vuv_error_pct'], 1)} | {cp['within']}/{cp['n_notes']} "
-                f"| {cw['within']}/{cw['n_notes']} | {_f(r['dnsmos_p808_minus_recording'], 2, True)} |"
+                f"| {cw['within']}/{cw['n_notes']} | {_f(r['dnsmos_p808_minus_recording'], 2, True)} "
+                f"| {_f((r.get('intelligibility') or {}).get('cer'))} |"
             )
-    intel = report.get("intelligibility")
-    if intel:
-        n = len(intel["lines"])
+        heard = p["systems"][REAL].get("intelligibility")
+        if heard:
+            lines.append(f"| {p['id']} | | | recording | | | | | | | {_f(heard['cer'])} |")
+    english = report.get("english")
+    if english:
+        n = len(english["lines"])
         lines += [
             "",
-            f"## English intelligibility (closed set of {n} lines, pocketsphinx)",
+            f"## English intelligibility ({n} lines, Whisper base CER on letters)",
             "",
-            f"Chance: {intel['chance_pct']:.1f} % correct, mean rank {intel['chance_mean_rank']:.1f}. "
-            f"Key shift {intel['key_shift']:g}.",
+            f"Key shift {english['key_shift']:g}. voice: CER {_f(english['voice']['cer'])}; "
+            f"voice+WORLD: CER {_f(english['voice+WORLD']['cer'])}.",
             "",
-            "| system | correct (%) | mean rank of the true line | lines no candidate fitted |",
-            "|---|---|---|---|",
+            "| line | the voice was heard as | CER |",
+            "|---|---|---|",
         ]
-        for name in RENDERED:
-            r = intel[name]
-            lines.append(
-                f"| {name} | {r['correct_pct']:.1f} | {r['mean_rank']:.2f} | {r['unrecognised']}/{n} |"
-            )
-        lines += ["", "| line | voice picked | rank |", "|---|---|---|"]
-        for r in intel["voice"]["lines"]:
-            lines.append(f"| {r['truth']} | {r['pick'] or '(none)'} | {_f(r['rank'], 1)} |")
+        for r in english["voice"]["lines"]:
+            lines.append(f"| {r['line']} | {r['transcript'] or '(nothing)'} | {_f(r['cer'])} |")
     lines += ["", "## Plots", ""]
     for p in report["per_song"]:
         lines += [f"![{p['id']} F0]({p['plots'][0]})", "", f"![{p['id']} mel]({p['plots'][1]})", ""]
@@ -484,6 +491,10 @@ def markdown(report: dict[str, Any]) -> str:
         "against the notes as the reference alignment places them. PESTO is an independent neural tracker; "
         "WORLD Harvest is the tracker the synthesizer reports with.",
         "- DNSMOS P.808: speech-trained MOS predictor, on each signal's sung span; compare with the recording.",
+        "- Whisper CER: Whisper base transcribes each whole signal (Japanese forced, no no-speech or "
+        "log-probability cut-offs, not conditioned on earlier text, temperature 0); the transcript is read as "
+        "romaji (pykakasi, then the frontend's kana table) and compared with the lyrics' phonemes as romaji; "
+        "edits over characters, pooled over songs. The recording's own CER is the floor a voice is held to.",
         "- Periodicity: normalised cross-correlation one period apart in each band, median over voiced frames.",
         "- Timing: phoneme onsets relative to their note (rendering vs reference alignment); note onsets "
         "relative to the score (rendering vs the singer, the singer's median offset removed).",
@@ -540,9 +551,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out", help="folder for report.md, report.json, plots/ and audio/ (needed unless --scores)"
     )
     p.add_argument("--json", help="also write the JSON report here")
-    p.add_argument("--no-english", action="store_true", help="skip the English intelligibility test")
+    p.add_argument("--no-english", action="store_true", help="skip the English lines (Whisper CER)")
     p.add_argument("--english-key-shift", type=float, default=0.0, help="semitones for the English lines")
-    p.add_argument("--english-lines", type=int, help="sing only the first N English lines (at least 2)")
+    p.add_argument("--english-lines", type=int, help="sing only the first N English lines")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1; DNSMOS runs on one)")
 
 
