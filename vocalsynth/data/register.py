@@ -4,7 +4,7 @@ corpus* folder that keeps the source's timing and labels (the notes moved by the
 The F0 is multiplied by ``2 ** (semitones / 12)`` and the spectral envelope is warped along frequency so that
 the formants rise by ``formant_factor`` (a smaller vocal tract, as a higher voice has); the aperiodicity is
 kept. Timing does not change, so the source's alignment stays valid: this is how a lawful high training
-singer is made from a low one (docs/voices.md). The output folder (read by the ``derived`` corpus adapter)::
+singer is made from a low one (docs/quality.md, "The high voice"). The output folder (read by the ``derived`` corpus adapter)::
 
     source.json        what was derived from what, how, and under which licence
     items.jsonl        one `CorpusItem` per line (notes shifted, ``aligned`` as in the source cache)
@@ -93,7 +93,9 @@ def shifted_item(item: CorpusItem, semitones: int, corpus: str, singer: str, aud
     notes = [replace(n, pitch=None if n.pitch is None else n.pitch + semitones) for n in item.notes]
     bad = [n.pitch for n in notes if n.pitch is not None and not 0 <= n.pitch <= 127]
     if bad:
-        raise RegisterError(f"item {item.id}: shifting by {semitones} puts notes outside MIDI 0-127 ({bad[0]})")
+        raise RegisterError(
+            f"item {item.id}: shifting by {semitones} puts notes outside MIDI 0-127 ({bad[0]})"
+        )
     return replace(
         item,
         id=f"{item.corpus}_{item.id}_{'up' if semitones >= 0 else 'down'}{abs(semitones)}",
@@ -133,9 +135,7 @@ def derive(
     manifest = json.loads(manifest_path.read_text())
     config = AudioConfig.from_dict(manifest["audio_config"])
     entries = [
-        e
-        for e in manifest["items"]
-        if e["corpus"] in corpora and e["split"] in splits and e.get("aligned")
+        e for e in manifest["items"] if e["corpus"] in corpora and e["split"] in splits and e.get("aligned")
     ]
     if not entries:
         raise RegisterError(
@@ -187,7 +187,10 @@ def derive(
             done += 1
         lines.append(new.to_json())
         if progress:
-            print(f"register: {n}/{len(entries)} items ({done} new, {time.monotonic() - t0:.0f} s)", file=sys.stderr)
+            print(
+                f"register: {n}/{len(entries)} items ({done} new, {time.monotonic() - t0:.0f} s)",
+                file=sys.stderr,
+            )
     text = "\n".join(lines) + "\n"
     from vocalsynth.data.preprocess import _write_atomic
 
@@ -197,7 +200,9 @@ def derive(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vocalsynth.data.register", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m vocalsynth.data.register", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--cache", type=Path, required=True, help="a folder `vocalsynth preprocess` wrote")
     p.add_argument("--corpus", action="append", required=True, help="corpus of the cache to derive from")
     p.add_argument("--semitones", type=int, required=True, help="pitch shift, e.g. 12")
