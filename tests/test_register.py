@@ -153,3 +153,25 @@ def test_pick_voice_takes_the_range_that_holds_the_melody():
     assert pick_voice(tune, [("other", unknown)]).name == "other"
     with pytest.raises(ValueError):
         pick_voice(tune, [])
+
+
+def test_for_score_loads_the_installed_voice_that_fits_and_says_why(tmp_path):
+    import shutil
+
+    import yaml
+
+    from vocalsynth import Synthesizer
+    from vocalsynth.score import load_score
+    from vocalsynth.voices import VOICES_DIR
+
+    for name, rng in (("default", "A#2-G4"), ("bright", "A#3-G5")):
+        shutil.copytree(VOICES_DIR / "default", tmp_path / name)
+        card = yaml.safe_load((tmp_path / name / "voice.yaml").read_text())
+        card.update(name=name, range=rng)
+        (tmp_path / name / "voice.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
+    tune = load_score("lang=ja\nC4/4 さ D4 く E5 ら G4 さ")
+    synth = Synthesizer.for_score(tune, voices_dir=tmp_path)
+    assert synth.name == "bright" and synth.choice.name == "bright"
+    assert synth.choice.reason.startswith("voice bright: its range A#3–G5 holds 100 %")
+    low = Synthesizer.for_score(load_score("lang=ja\nC3/4 さ D3 く"), voices_dir=tmp_path)
+    assert low.name == "default"
