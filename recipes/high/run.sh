@@ -11,12 +11,12 @@
 #                      analysis/synthesis, same timing and labels (notes +12): singer pjs_up12
 #                      (python -m vocalsynth.data.register); added to the cache      -> EXP/derived, EXP/data
 #   3 train acoustic   the default voice's acoustic model fine-tuned on all of it, pjs_up12 starting as pjs
-#                      (configs/acoustic/high.yaml, ACOUSTIC_STEPS)                          -> EXP/acoustic
-#   4 train vocoder    the default voice's vocoder fine-tuned on this model's GTA mels of the high singers'
-#                      audio (configs/vocoder/small_gta.yaml, VOCODER_STEPS)                 -> EXP/vocoder_gta
-#   5 evaluate         a draft voice sings the held-out PJS songs an octave up (validation: the design
-#                      choices) and the outside scores at written pitch, with the default voice an octave
-#                      down beside it                                                          -> EXP/eval
+#                      (configs/acoustic/high.yaml, ACOUSTIC_STEPS, the last ANNEAL_STEPS cooling) -> EXP/acoustic
+#   4 train vocoder    the default voice's vocoder fine-tuned on the high singers' audio (real mels;
+#                      configs/vocoder/small_gta.yaml's rates, VOCODER_STEPS)                -> EXP/vocoder
+#   5 evaluate         a draft voice sings the held-out PJS songs an octave up and No.7 04-05 (validation:
+#                      the design choices) and the outside scores at written pitch, with the default voice
+#                      an octave down beside it                                                 -> EXP/eval
 #   6 package voice    voice folder with card, checksums, energy and figures                   -> EXP/voice
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,8 +29,9 @@ threads=${THREADS:-1}
 f0_method=${F0_METHOD:-dio}
 semitones=${SEMITONES:-12}
 formants=${FORMANTS:-1.25}
-acoustic_steps=${ACOUSTIC_STEPS:-3000}
-vocoder_steps=${VOCODER_STEPS:-1500}
+acoustic_steps=${ACOUSTIC_STEPS:-700}
+anneal_steps=${ANNEAL_STEPS:-200}
+vocoder_steps=${VOCODER_STEPS:-500}
 base=${BASE_VOICE:-vocalsynth/voices/default}
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -79,38 +80,64 @@ if run_stage 3; then
         --model.init_args.init_from "$base/acoustic" \
         --model.init_args.new_singers_from "{pjs_up$semitones: pjs}" \
         --trainer.default_root_dir "$exp/acoustic" --trainer.max_steps "$acoustic_steps" \
+        --model.init_args.anneal_steps "$anneal_steps" \
         --threads "$threads" --energy_country "${ENERGY_COUNTRY:-USA}" "${resume[@]}"
 fi
 
 if run_stage 4; then
-    echo "stage 4: fine-tune the vocoder on the high singers' GTA mels -> $exp/vocoder_gta"
-    resume=(); [ -e "$exp/vocoder_gta/checkpoints/last.ckpt" ] && resume=(--ckpt_path last)
+    echo "stage 4: fine-tune the vocoder on the high singers' audio -> $exp/vocoder"
+    resume=(); [ -e "$exp/vocoder/checkpoints/last.ckpt" ] && resume=(--ckpt_path last)
+    # real mels, not GTA: the high singers' audio is what the default vocoder had never heard (F0 up to
+    # ~800 Hz); two of the derived validation songs are its validation
     $vs train vocoder --config configs/vocoder/small_gta.yaml --num_threads "$threads" \
-        --trainer.default_root_dir "$exp/vocoder_gta" --model.init_args.init_from "$base/vocoder" \
-        --trainer.max_steps "$vocoder_steps" --model.init_args.decay_steps "$vocoder_steps" \
-        --data.init_args.paths "[$derived/audio,$data/nit_song070/wav]" --data.init_args.held_out "[]" \
-        --data.init_args.f0_method "$f0_method" --data.init_args.cache_dir "$exp/cache/vocoder" \
-        --data.init_args.gta_acoustic "$exp/acoustic/export" --data.init_args.gta_data "$exp/data" \
-        --energy_country "${ENERGY_COUNTRY:-USA}" "${resume[@]}"
+        --trainer.default_root_dir "$exp/vocoder" --model.init_args.init_from "$base/vocoder" \
+        --trainer.max_steps "$vocoder_steps" --model.init_args.decay_steps 1000 \
+        --data.init_args.paths "[$derived/audio,$data/nit_song070/wav]" \
+        --data.init_args.held_out "[pjs_pjs006_*,pjs_pjs025_*]" --data.init_args.f0_method "$f0_method" \
+        --data.init_args.cache_dir "$exp/cache/vocoder" --data.init_args.gta_acoustic null \
+        --data.init_args.gta_data null --energy_country "${ENERGY_COUNTRY:-USA}" "${resume[@]}"
 fi
 
 if run_stage 5; then
     echo "stage 5: evaluate -> $exp/eval"
-    mkdir -p "$exp/eval"
-    $py -m vocalsynth.voices.package --acoustic "$exp/acoustic/export" --vocoder "$exp/vocoder_gta/vocoder" \
+    mkdir -p "$exp/eval/validation_scores"
+    $py -m vocalsynth.voices.package --acoustic "$exp/acoustic/export" --vocoder "$exp/vocoder/vocoder" \
         --card recipes/high/voice.yaml --out "$exp/eval/draft-voice" --overwrite
-    # validation (the choices were made here): the held-out PJS songs' scores an octave up
-    $py -m vocalsynth.eval.register_check --voice "$exp/eval/draft-voice" --data "$data" \
-        --cache "$exp/data" --key-shift 12 --out "$exp/eval/validation" --threads "$threads"
-    # the report: outside scores at written pitch, and the default voice an octave down
-    scores=("$data"/../scores/musicxml_ja_no7/*.xml "$data"/../scores/musicxml/{yuki,haruga_kita}.xml)
-    $vs eval --voice "$exp/eval/draft-voice" --scores "${scores[@]}" --key-shift 0 \
-        --out "$exp/eval/outside_high" --threads "$threads"
-    $vs eval --voice "$base" --scores "${scores[@]}" --out "$exp/eval/outside_default" --threads "$threads"
+    # validation (the design choices were made here, never on the reported songs): the held-out PJS songs'
+    # scores an octave up, and No.7 04-05 at written pitch, sung by each candidate singer
+    $py - "$data" "$exp" <<'PY'
+import sys
+from vocalsynth.eval.songs import held_out_songs
+from vocalsynth.score import save_score
+data, exp = sys.argv[1:]
+for song in held_out_songs("pjs", data, cache=f"{exp}/data"):
+    save_score(song.score, f"{exp}/eval/validation_scores/{song.item.id}.musicxml")
+PY
+    for singer in pjs_up$semitones nit_song070_f001; do
+        $vs eval --voice "$exp/eval/draft-voice" --singer "$singer" --key-shift 12 \
+            --scores "$exp"/eval/validation_scores/*.musicxml --json "$exp/eval/validation_pjs_$singer.json"
+        $vs eval --voice "$exp/eval/draft-voice" --singer "$singer" --key-shift 0 \
+            --scores "$data"/../scores/musicxml_ja_no7/0{4,5}.xml --json "$exp/eval/validation_no7_$singer.json"
+    done
+    # the report: outside scores at written pitch, and the default voice an octave down (its own range)
+    scores=("$data"/../scores/musicxml_ja_no7/0{1,2,3}.xml "$data"/../scores/musicxml/{haruga_kita,yuki}.xml)
+    $vs eval --voice "$exp/eval/draft-voice" --key-shift 0 --scores "${scores[@]}" \
+        --json "$exp/eval/outside_high.json"
+    $vs eval --voice "$base" --scores "${scores[@]}" --json "$exp/eval/outside_default.json"
+    $py - "$exp" <<'PY'
+import json, sys
+from pathlib import Path
+exp = Path(sys.argv[1])
+figures = {}
+for name in ("outside_high", "outside_default"):
+    total = json.loads((exp / f"eval/{name}.json").read_text())["total"]
+    figures[name] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in total.items()}
+(exp / "eval/figures.json").write_text(json.dumps(figures, indent=1) + "\n")
+PY
 fi
 
 if run_stage 6; then
     echo "stage 6: package voice -> $exp/voice"
-    $py -m vocalsynth.voices.package --acoustic "$exp/acoustic/export" --vocoder "$exp/vocoder_gta/vocoder" \
+    $py -m vocalsynth.voices.package --acoustic "$exp/acoustic/export" --vocoder "$exp/vocoder/vocoder" \
         --card recipes/high/voice.yaml --evaluation "$exp/eval/figures.json" --out "$exp/voice" --overwrite
 fi
