@@ -310,3 +310,12 @@ def test_the_demo_verb_refuses_bad_arguments_without_serving(capsys):
     assert "--threads: must be at least 1" in capsys.readouterr().err
     assert main(["demo", "--voice", "no-such-voice"]) == 2
     assert "no voice named 'no-such-voice'" in capsys.readouterr().err
+
+
+def test_an_example_in_the_high_range_gets_the_high_voice_and_a_low_tune_the_default(demo):
+    if "high" not in demo.voice_names:
+        pytest.skip("the bundled high voice is absent")
+    choice = demo.suggest_voice(demo.example_text("sakura_ja.txt — はなびら (ja)"))  # D4-D5
+    assert choice is not None and choice.name == "high" and choice.inside == 1.0
+    assert demo.suggest_voice(LOW_TUNE).name == "default"
+    assert demo.suggest_voice("R/4 ((") is None  # notation that doesn't read: no suggestion
