@@ -14,7 +14,7 @@
 #                      (configs/acoustic/high.yaml, ACOUSTIC_STEPS, the last ANNEAL_STEPS cooling) -> EXP/acoustic
 #   4 train vocoder    the default voice's vocoder fine-tuned on the high singers' audio (real mels;
 #                      configs/vocoder/small_gta.yaml's rates, VOCODER_STEPS)                -> EXP/vocoder
-#   5 evaluate         a draft voice sings the held-out PJS songs an octave up and No.7 04-05 (validation:
+#   5 evaluate         a draft voice sings the held-out PJS songs an octave up, No.7 04 and a C5-C6 phrase (validation:
 #                      the design choices) and the outside scores at written pitch, with the default voice
 #                      an octave down beside it                                                 -> EXP/eval
 #   6 package voice    voice folder with card, checksums, energy and figures                   -> EXP/voice
@@ -116,8 +116,13 @@ PY
     for singer in pjs_up$semitones nit_song070_f001; do
         $vs eval --voice "$exp/eval/draft-voice" --singer "$singer" --key-shift 12 \
             --scores "$exp"/eval/validation_scores/*.musicxml --json "$exp/eval/validation_pjs_$singer.json"
-        $vs eval --voice "$exp/eval/draft-voice" --singer "$singer" --key-shift 0 \
-            --scores "$data"/../scores/musicxml_ja_no7/0{4,5}.xml --json "$exp/eval/validation_no7_$singer.json"
+    done
+    # the vocoder: the fine-tuned neural one against WORLD, on No.7 04.xml and a C5-C6 phrase
+    $py -m vocalsynth.voices.package --acoustic "$exp/acoustic/export" --vocoder world \
+        --card recipes/high/voice.yaml --out "$exp/eval/draft-world" --overwrite
+    for v in draft-voice draft-world; do
+        $vs eval --voice "$exp/eval/$v" --key-shift 0 --json "$exp/eval/validation_no7_$v.json" \
+            --scores "$data"/../scores/musicxml_ja_no7/04.xml recipes/high/c5_c6.txt
     done
     # the report: outside scores at written pitch, and the default voice an octave down (its own range)
     scores=("$data"/../scores/musicxml_ja_no7/0{1,2,3}.xml "$data"/../scores/musicxml/{haruga_kita,yuki}.xml)
@@ -128,11 +133,15 @@ PY
 import json, sys
 from pathlib import Path
 exp = Path(sys.argv[1])
-figures = {}
-for name in ("outside_high", "outside_default"):
-    total = json.loads((exp / f"eval/{name}.json").read_text())["total"]
-    figures[name] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in total.items()}
-(exp / "eval/figures.json").write_text(json.dumps(figures, indent=1) + "\n")
+def figures(name):
+    t = json.loads((exp / f"eval/{name}.json").read_text())["total"]
+    return {"within_50c_pesto_pct": round(100 * t["fraction_pesto"], 2),
+            "unvoiced_notes_pct": round(100 * t["unvoiced_pesto"] / t["notes"], 2),
+            "dnsmos_p808": round(t["dnsmos_p808"], 3), "whisper_cer": round(t["cer"], 3)}
+out = {"outside_scores_written_pitch": {"notes": json.loads((exp / "eval/outside_high.json").read_text())["total"]["notes"],
+                                        **figures("outside_high")},
+       "default_voice_octave_down_same_scores": figures("outside_default")}
+(exp / "eval/figures.json").write_text(json.dumps(out, indent=1) + "\n")
 PY
 fi
 
