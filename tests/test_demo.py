@@ -17,7 +17,7 @@ from vocalsynth.demo.render import OutputStore, RenderSettings, transpose
 from vocalsynth.demo.voices import available_voices, parse_pitch_name, voice_range
 from vocalsynth.score import ScoreError, load_score, save_score
 from vocalsynth.synthesis import read_label
-from vocalsynth.voices import VOICES_DIR, VoiceError, read_card
+from vocalsynth.voices import VOICES_DIR, VoiceError, installed_names, read_card
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -182,7 +182,7 @@ def test_the_key_fit_moves_by_octaves_only_when_needed():
 @needs_voice
 def test_voices_on_offer_and_refused_ones(tmp_path):
     voices = available_voices([VOICES_DIR / "default"])  # named twice: offered once
-    assert list(voices) == ["default"]
+    assert list(voices) == installed_names() and list(voices).count("default") == 1
     with pytest.raises(VoiceError):
         available_voices([tmp_path])
     card = Demo(output_dir=tmp_path).voice_card("default")
