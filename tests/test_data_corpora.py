@@ -154,7 +154,7 @@ def test_symbol_conversion():
 
 
 def test_registry():
-    assert set(CORPORA) == {"pjs", "nnsvs", "diffsinger", "vocadito", "folder"}
+    assert set(CORPORA) == {"pjs", "nnsvs", "diffsinger", "vocadito", "folder", "derived"}
     assert CORPORA["pjs"].licence == "CC BY-SA 4.0 (as stated by third-party sources)"
     assert CORPORA["nnsvs"].licence == "CC BY 3.0"
     assert CORPORA["vocadito"].licence == "CC BY 4.0"

@@ -17,7 +17,7 @@ from vocalsynth.demo.render import OutputStore, RenderSettings, transpose
 from vocalsynth.demo.voices import available_voices, parse_pitch_name, voice_range
 from vocalsynth.score import ScoreError, load_score, save_score
 from vocalsynth.synthesis import read_label
-from vocalsynth.voices import VOICES_DIR, VoiceError, read_card
+from vocalsynth.voices import VOICES_DIR, VoiceError, installed_names, read_card
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -182,7 +182,7 @@ def test_the_key_fit_moves_by_octaves_only_when_needed():
 @needs_voice
 def test_voices_on_offer_and_refused_ones(tmp_path):
     voices = available_voices([VOICES_DIR / "default"])  # named twice: offered once
-    assert list(voices) == ["default"]
+    assert list(voices) == installed_names() and list(voices).count("default") == 1
     with pytest.raises(VoiceError):
         available_voices([tmp_path])
     card = Demo(output_dir=tmp_path).voice_card("default")
@@ -310,3 +310,12 @@ def test_the_demo_verb_refuses_bad_arguments_without_serving(capsys):
     assert "--threads: must be at least 1" in capsys.readouterr().err
     assert main(["demo", "--voice", "no-such-voice"]) == 2
     assert "no voice named 'no-such-voice'" in capsys.readouterr().err
+
+
+def test_an_example_in_the_high_range_gets_the_high_voice_and_a_low_tune_the_default(demo):
+    if "high" not in demo.voice_names:
+        pytest.skip("the bundled high voice is absent")
+    choice = demo.suggest_voice(demo.example_text("sakura_ja.txt — はなびら (ja)"))  # D4-D5
+    assert choice is not None and choice.name == "high" and choice.inside == 1.0
+    assert demo.suggest_voice(LOW_TUNE).name == "default"
+    assert demo.suggest_voice("R/4 ((") is None  # notation that doesn't read: no suggestion

@@ -378,9 +378,25 @@ def test_cli_sing_errors_exit_2_and_leave_no_file(voice, tmp_path, capsys):
 def test_cli_key_shift_auto_fits_the_melody_into_the_default_voice(tmp_path, capsys):
     score = Path(__file__).resolve().parents[1] / "examples" / "sakura_ja.txt"  # written around C5
     out_wav = tmp_path / "auto.wav"
-    code, _, err = run_sing(capsys, score, "-o", out_wav, "--key-shift", "auto", "--no-conformance", "-q")
+    code, _, err = run_sing(
+        capsys, score, "-o", out_wav, "--voice", "default", "--key-shift", "auto", "--no-conformance", "-q"
+    )
     assert code == 0, err
     assert "key shift auto: -12" in err
     assert read_label(out_wav)["controls"] == "key_shift:-12"
     with pytest.raises(SystemExit):
         run_sing(capsys, score, "-o", out_wav, "--key-shift", "up")
+
+
+@pytest.mark.skipif(
+    not (Path(__file__).resolve().parents[1] / "vocalsynth" / "voices" / "high" / "voice.yaml").is_file(),
+    reason="the bundled high voice is absent",
+)
+def test_cli_sing_without_a_voice_picks_the_high_voice_for_a_c4_c5_tune(tmp_path, capsys):
+    score = Path(__file__).resolve().parents[1] / "examples" / "sakura_ja.txt"  # D4-D5
+    out_wav = tmp_path / "picked.wav"
+    code, out, err = run_sing(capsys, score, "-o", out_wav, "--no-conformance", "-q")
+    assert code == 0, err
+    assert "voice high: its range A#3–E5 holds 100 % of the melody's notes" in err
+    assert "voice high as pjs_up12" in out
+    assert read_label(out_wav)["controls"] == "default"  # sung at written pitch, no octave folding

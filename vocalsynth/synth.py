@@ -179,6 +179,7 @@ class Synthesizer:
         self._vocoders: dict[str, Vocoder] = {}
         self.cache: LRUCache[str, tuple[PhonemeSequence, Frames, np.ndarray]] = LRUCache(cache_size)
         self.last_rerendered: list[int] = []
+        self.choice = None  # set by for_score: which voice was picked for the melody, and why
 
     @property
     def known_phonemes(self) -> frozenset[str]:
@@ -220,6 +221,31 @@ class Synthesizer:
         else:
             voc, voc_name = _load_vocoder(vocoder, acoustic.audio_config, str(device))
         return cls(acoustic, voc, voice.card, vocoder_name=voc_name, cache_size=cache_size)
+
+    @classmethod
+    def for_score(
+        cls,
+        score: str | os.PathLike | Score,
+        *,
+        format: str | None = None,
+        part: int | None = None,
+        verse: int | None = None,
+        voices_dir: str | os.PathLike | None = None,
+        **options: Any,
+    ) -> Synthesizer:
+        """The installed voice whose card's range holds most of the melody at written pitch
+        (:func:`vocalsynth.synthesis.voice_range.pick_voice`), loaded with :meth:`from_pretrained`
+        (``options``: its keywords). Why it was chosen is in ``.choice.reason``. Raises `VoiceError`."""
+        from vocalsynth.synthesis.voice_range import pick_installed_voice
+
+        if isinstance(score, Score):
+            song = score.select_part(part) if part is not None else score
+        else:
+            song = load_score(score, format=format, part=part, verse=verse)
+        choice = pick_installed_voice(song, voices_dir)
+        synth = cls.from_pretrained(choice.name, voices_dir=voices_dir, **options)
+        synth.choice = choice
+        return synth
 
     def _check_vocoder(self, vocoder: Vocoder, name: str) -> None:
         try:

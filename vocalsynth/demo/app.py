@@ -222,8 +222,22 @@ def build_app(demo: Demo) -> gr.Blocks:
 
         @_to_gradio_errors
         def on_example(label: str, voice: str, fit: bool, key: float):
+            # the voice whose range holds the tune (a high tune gets the high voice, at written pitch)
             text = demo.example_text(label)
-            return (text, *shown(demo.view(text, None, voice, fit, key)), None)
+            choice = demo.suggest_voice(text)
+            if choice is not None and choice.name != voice:
+                voice = choice.name
+            if choice is not None and choice.inside == 1.0:
+                fit = False
+            return (
+                text,
+                *shown(demo.view(text, None, voice, fit, key)),
+                None,
+                voice,
+                gr.update(value=fit),
+                demo.voice_summary(voice),
+                demo.voice_card(voice),
+            )
 
         @_to_gradio_errors
         def on_voice(name: str, text: str, upload: Upload | None, fit: bool, key: float):
@@ -254,7 +268,12 @@ def build_app(demo: Demo) -> gr.Blocks:
             **edit,
         )
         upload.upload(on_upload, [upload, voice, fit, key], [notation, *view_out, upload_state], **edit)
-        example.input(on_example, [example, voice, fit, key], [notation, *view_out, upload_state], **edit)
+        example.input(
+            on_example,
+            [example, voice, fit, key],
+            [notation, *view_out, upload_state, voice, fit, summary, card],
+            **edit,
+        )
         voice.input(on_voice, [voice, notation, upload_state, fit, key], [summary, card, *view_out], **edit)
         fit.input(on_fit, [fit, notation, upload_state, voice, key], [roll, status, key], **edit)
         key.release(on_notation, [notation, upload_state, voice, fit, key], view_out, **edit)

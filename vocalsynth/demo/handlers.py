@@ -29,6 +29,7 @@ from vocalsynth.demo.voices import (
 )
 from vocalsynth.errors import InputError
 from vocalsynth.score import Score
+from vocalsynth.synthesis.voice_range import VoiceChoice, pick_voice
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -91,6 +92,16 @@ class Demo:
 
     def voice_range(self, voice: str) -> tuple[int, int] | None:
         return voice_range(self.pool.option(voice).card)
+
+    def suggest_voice(self, text: str) -> VoiceChoice | None:
+        """The voice on offer whose range holds the melody of ``text`` best (the rule `vocalsynth sing` uses
+        when no voice is named), or None for notation that doesn't read."""
+        try:
+            score = scoring.parse_notation(text, self.limits)
+        except InputError:
+            return None
+        voices = [(name, option.card) for name, option in self.pool.voices.items()]
+        return pick_voice(score, voices, self.default_voice)
 
     # --- the score -----------------------------------------------------------------------------------------
 

@@ -549,6 +549,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--cache",
         help="preprocessed cache: its validation songs are held out and its alignment is the reference",
     )
+    p.add_argument("--singer", help="with --scores: the singer of a multi-singer voice (default: the card's)")
     p.add_argument("--song", action="append", default=[], help="sing this item id (repeatable; any split)")
     p.add_argument("--songs", type=int, help="only the first N held-out songs")
     p.add_argument(
@@ -619,7 +620,7 @@ def _main_scores(args: argparse.Namespace, log: Callable[[str], None]) -> int:
 
     try:
         synth = Synthesizer.from_pretrained(args.voice)
-        report = score_conformance(synth, args.scores, key_shift=args.key_shift, log=log)
+        report = score_conformance(synth, args.scores, key_shift=args.key_shift, singer=args.singer, log=log)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

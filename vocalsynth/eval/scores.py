@@ -20,11 +20,13 @@ def score_conformance(
     files: Sequence[str | Path],
     *,
     key_shift: float | None = None,
+    singer: str | None = None,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Per score and in total: notes within 50 cents by PESTO and by WORLD, unvoiced notes, audio length and
-    render time. ``key_shift`` None: the octave shift that fits each melody into the voice's range."""
+    render time. ``key_shift`` None: the octave shift that fits each melody into the voice's range. ``singer``:
+    one of a multi-singer voice's singers (None: the card's default singer)."""
     import torch
 
     from vocalsynth.eval.intelligibility import judge, pooled_cer, score_reading
@@ -41,7 +43,7 @@ def score_conformance(
         shift = suggest_key_shift(score, rng) if key_shift is None else key_shift
         torch.manual_seed(seed)
         started = time.perf_counter()
-        rendering = synth.sing(score, key_shift=shift)
+        rendering = synth.sing(score, key_shift=shift, singer=singer)
         seconds = time.perf_counter() - started
         pesto = judge_conformance(rendering, score, key_shift=shift)
         language, lyrics = score_reading(score)
@@ -75,13 +77,18 @@ def score_conformance(
     total["unvoiced_pesto"] = sum(r["unvoiced_pesto"] for r in rows)
     total["dnsmos_p808"] = sum(r["dnsmos_p808"] for r in rows) / len(rows) if rows else None
     total["cer"] = pooled_cer(r["intelligibility"] for r in rows)
-    return {"format": "vocalsynth-score-conformance/1", "voice": synth.name, "scores": rows, "total": total}
+    report = {"format": "vocalsynth-score-conformance/1", "voice": synth.name, "scores": rows, "total": total}
+    if singer is not None:
+        report["singer"] = singer
+    return report
 
 
 def markdown(report: dict[str, Any]) -> str:
     """The report as a Markdown table, one row per score and the total."""
     lines = [
-        f"Score conformance of voice `{report['voice']}`: notes within 50 cents of the written pitch",
+        f"Score conformance of voice `{report['voice']}`"
+        + (f" as `{report['singer']}`" if report.get("singer") else "")
+        + ": notes within 50 cents of the written pitch",
         "",
         "| score | key shift | audio (s) | notes | PESTO | WORLD | unvoiced | DNSMOS P.808 | Whisper CER |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -26,7 +26,8 @@ def add_sing_arguments(p: argparse.ArgumentParser) -> None:
         "-o", "--output", required=True, help="audio file to write: .wav or .flac (labelled AI-generated)"
     )
     p.add_argument(
-        "--voice", default="default", help="installed voice name or voice folder (default: default)"
+        "--voice",
+        help="installed voice name or voice folder (default: the installed voice whose range fits the melody)",
     )
     p.add_argument("--format", help="score format (default: from the file)")
     p.add_argument("--part", type=int, help="part/track to sing, counted from 0 (default: first with lyrics)")
@@ -142,7 +143,11 @@ def sing_main(args: argparse.Namespace) -> int:
 
             torch.set_num_threads(args.threads)
         t0 = time.perf_counter()
-        synth = Synthesizer.from_pretrained(args.voice)
+        if args.voice is None:
+            synth = Synthesizer.for_score(args.score, format=args.format, part=args.part, verse=args.verse)
+            print(f"{synth.choice.reason} (--voice picks another)", file=sys.stderr)
+        else:
+            synth = Synthesizer.from_pretrained(args.voice)
         loaded = time.perf_counter() - t0
         key_shift = args.key_shift
         if key_shift == "auto":

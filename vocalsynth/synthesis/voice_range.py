@@ -1,12 +1,15 @@
-"""A voice's singing range, as its card states it, and the octave shift that fits a melody into it.
+"""A voice's singing range, as its card states it: the octave shift that fits a melody into it, and the
+installed voice whose range fits a melody best (what `sing`, the API and the demo use when no voice is named).
 
-Used by the demo ("Fit the melody to the voice's range") and by `vocalsynth eval --scores`.
+Used by the demo ("Fit the melody to the voice's range"), by `vocalsynth eval --scores` and by `vocalsynth sing`.
 """
 
 from __future__ import annotations
 
 import re
 import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from vocalsynth.score import Score
 from vocalsynth.voices.card import VoiceCard
@@ -66,3 +69,71 @@ def suggest_key_shift(score: Score, voice_range: tuple[int, int] | None) -> int:
         return outside, abs(octaves), abs(median + shift - middle)
 
     return 12 * min(range(-MAX_OCTAVES, MAX_OCTAVES + 1), key=cost)
+
+
+@dataclass(frozen=True)
+class VoiceChoice:
+    """Which installed voice :func:`pick_voice` chose for a melody, and why (``reason``, one line)."""
+
+    name: str
+    range: tuple[int, int] | None
+    inside: float  # share of the melody's sung notes inside the chosen voice's range, 0..1
+    reason: str
+
+
+def _share_inside(pitches: list[int], rng: tuple[int, int]) -> float:
+    lo, hi = rng
+    return sum(lo <= p <= hi for p in pitches) / len(pitches)
+
+
+def pick_voice(
+    score: Score, voices: Sequence[tuple[str, VoiceCard]], default: str = "default"
+) -> VoiceChoice:
+    """The voice (of ``(name, card)`` pairs, e.g. the installed ones) whose stated range holds the most of the
+    melody's sung notes at written pitch; ties go to the one whose range centre is nearest the melody's
+    median, then to ``default``. Voices whose card states no range are only chosen when none states one.
+    Raises ValueError when ``voices`` is empty."""
+    if not voices:
+        raise ValueError("no voices to choose from")
+    from vocalsynth.score import pitch_name
+
+    pitches = [n.pitch for n in score.sung_notes]
+    ranged = [(name, voice_range(card)) for name, card in voices]
+    ranged = [(name, rng) for name, rng in ranged if rng is not None]
+    names = [name for name, _ in voices]
+    if not pitches or not ranged:
+        name = default if default in names else names[0]
+        why = "the score has no sung notes" if not pitches else "no voice's card states a range"
+        return VoiceChoice(name, None, 0.0, f"voice {name}: {why}")
+    median = statistics.median(pitches)
+
+    def cost(entry: tuple[str, tuple[int, int]]) -> tuple[float, float, bool]:
+        name, rng = entry
+        return -_share_inside(pitches, rng), abs(median - (rng[0] + rng[1]) / 2), name != default
+
+    ranked = sorted(ranged, key=cost)
+    name, rng = ranked[0]
+    share = _share_inside(pitches, rng)
+
+    def span(r: tuple[int, int]) -> str:
+        return f"{pitch_name(r[0])}–{pitch_name(r[1])}"
+
+    others = ", ".join(f"{n} {span(r)} {100 * _share_inside(pitches, r):.0f} %" for n, r in ranked[1:])
+    reason = (
+        f"voice {name}: its range {span(rng)} holds {100 * share:.0f} % of the melody's notes "
+        f"({span((min(pitches), max(pitches)))}, median {pitch_name(round(median))})"
+        + (f"; {others}" if others else "")
+    )
+    return VoiceChoice(name, rng, share, reason)
+
+
+def pick_installed_voice(score: Score, voices_dir: str | None = None) -> VoiceChoice:
+    """:func:`pick_voice` among the installed voices whose cards read (`vocalsynth.voices.list_voices`).
+    Raises `VoiceError` when none is installed."""
+    from vocalsynth.voices import DEFAULT_VOICE, list_voices, no_voices_message
+    from vocalsynth.voices.card import VoiceError
+
+    voices = [(v.name, v.card) for v in list_voices(voices_dir) if v.card is not None]
+    if not voices:
+        raise VoiceError(no_voices_message(voices_dir))
+    return pick_voice(score, voices, DEFAULT_VOICE)

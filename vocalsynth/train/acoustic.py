@@ -373,7 +373,8 @@ class AcousticTask(pl.LightningModule):
 
     A model with a mel refiner (``net.refiner_channels > 0``) adds its flow-matching loss (weight
     ``refiner_weight``) on the decoder's detached teacher-forced mel. ``init_from``: an exported acoustic
-    model folder whose weights start this one (a refiner it lacks starts fresh); ``train_part``: ``"all"``,
+    model folder whose weights start this one (a refiner it lacks starts fresh; singers it lacks start as
+    the export singer ``new_singers_from`` maps them to, see :func:`start_from`); ``train_part``: ``"all"``,
     or ``"refiner"`` to keep everything else frozen (in eval mode, no dropout) and train the refiner on top
     of a finished model -- ``init_from`` is then required. Validation then also logs ``val/refiner`` and
     ``val/mel_l1_refined`` (predicted F0/energy/breathiness, refined).
@@ -390,6 +391,7 @@ class AcousticTask(pl.LightningModule):
         n_render: int = 3,
         max_nonfinite_steps: int = 10,
         init_from: str | None = None,
+        new_singers_from: dict[str, str] | None = None,
         train_part: str = "all",
         refiner_weight: float = 1.0,
         anneal_steps: int = 0,
@@ -421,6 +423,7 @@ class AcousticTask(pl.LightningModule):
                 "loss_weights": asdict(weights),
                 "n_render": n_render,
                 "init_from": init_from,
+                "new_singers_from": dict(new_singers_from or {}),
                 "train_part": train_part,
                 "refiner_weight": refiner_weight,
                 "anneal_steps": anneal_steps,
@@ -441,7 +444,7 @@ class AcousticTask(pl.LightningModule):
                     "train_part 'refiner' needs init_from: the exported acoustic model folder to refine"
                 )
         if init_from:
-            start_from(self.net, init_from)
+            start_from(self.net, init_from, new_singers_from)
         if train_part == "refiner":
             for name, p in self.net.named_parameters():
                 p.requires_grad_(name.startswith("refiner."))
@@ -652,16 +655,49 @@ class AcousticTask(pl.LightningModule):
             plt.close(fig)
 
 
-def start_from(net: AcousticModel, folder: str | os.PathLike) -> None:
+SINGER_TABLES = ("encoder.singer.weight", "decoder.singer.weight")
+
+
+def start_from(
+    net: AcousticModel, folder: str | os.PathLike, new_singers_from: dict[str, str] | None = None
+) -> None:
     """Copy an exported model's weights (``folder``) into ``net``: every weight must match but the refiner's,
-    which ``net`` may have and the export lack. Tables and mel settings must agree."""
+    which ``net`` may have and the export lack. Language tables and mel settings must agree.
+
+    ``net`` may know singers the export lacks (the data added singers, e.g. register-shifted ones): each
+    export singer's embeddings go to its row by name, and a new singer's start as a copy of the export
+    singer ``new_singers_from`` names for it (else the mean of the export's singers). Every export singer
+    must still be in ``net``'s table."""
     src = AcousticModel.load(folder, audio_config=net.audio_config, phonemes=net.phonemes)
-    if src.singers != net.singers or src.languages != net.languages:
+    lost = [s for s in src.singers if s not in net.singers]
+    if lost or src.languages != net.languages:
         raise AcousticModelError(
-            "singer or language table differs from this data's; the model's ids would mean others",
+            "singer or language table differs from this data's; the model's ids would mean others "
+            f"(singers missing from the data: {', '.join(lost) or 'none'}; languages {src.languages} vs "
+            f"{net.languages})",
+            source=str(folder),
+        )
+    new_singers_from = dict(new_singers_from or {})
+    unknown = {k: v for k, v in new_singers_from.items() if k not in net.singers or v not in src.singers}
+    if unknown:
+        raise AcousticModelError(
+            f"new_singers_from {unknown}: each key must be a singer of the data ({', '.join(net.singers)}) "
+            f"and each value one of the exported model's ({', '.join(src.singers)})",
             source=str(folder),
         )
     state = src.state_dict()
+    if list(src.singers) != list(net.singers):
+        for key in SINGER_TABLES:
+            old = state[key]
+            rows = []
+            for singer in net.singers:
+                if singer in src.singers:
+                    rows.append(old[src.singers.index(singer)])
+                elif singer in new_singers_from:
+                    rows.append(old[src.singers.index(new_singers_from[singer])])
+                else:
+                    rows.append(old[: len(src.singers)].mean(0))
+            state[key] = torch.stack(rows)
     missing, unexpected = net.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("refiner.")]
     if missing or unexpected:

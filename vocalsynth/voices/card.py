@@ -551,6 +551,7 @@ def package_voice(
     singers: Sequence[str | Mapping[str, str]] | None = None,
     default_singer: str | None = None,
     phoneme_set: str = DEFAULT_PHONEME_SET,
+    extra: Mapping[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Voice:
     """Build a voice folder at ``out_dir`` from a saved acoustic model folder and a saved vocoder folder
@@ -560,7 +561,8 @@ def package_voice(
     ``languages`` and ``singers`` default to the acoustic model's; ``default_singer``: the singer a render
     uses unless asked for another (None: the model's first); ``training`` needs ``hardware``, ``hours``,
     ``energy_kwh``, ``co2_kg``; each ``training_data`` entry ``corpus``, ``url``, ``licence`` (and
-    ``citation``); ``reproduce`` ``recipe``, ``config``, ``commit``. The folder appears complete or not at
+    ``citation``); ``reproduce`` ``recipe``, ``config``, ``commit``. ``extra``: further card fields (e.g.
+    ``range``, ``character``, ``design``), written after ``default_singer``. The folder appears complete or not at
     all (built beside ``out_dir`` and renamed into place); an existing ``out_dir`` needs ``overwrite=True``.
     """
     out = Path(out_dir)
@@ -599,6 +601,7 @@ def package_voice(
                 for s in (singers if singers is not None else acoustic.get("singers", []))
             ],
             **({"default_singer": default_singer} if default_singer else {}),
+            **dict(extra or {}),
             "audio": audio.to_dict(),
             "licence": licence,
             "consent": consent,

@@ -43,6 +43,10 @@ def _steps(report: dict[str, Any]) -> int | None:
     return None if own is None else int(own) + int(base or 0)
 
 
+# fields of the card template that go onto the card as they are
+EXTRA_FIELDS = ("range", "character", "design")
+
+
 def build(args: argparse.Namespace) -> Path:
     card = yaml.safe_load(Path(args.card).read_text(encoding="utf-8"))
     acoustic = Path(args.acoustic)
@@ -102,6 +106,7 @@ def build(args: argparse.Namespace) -> Path:
         languages=card.get("languages"),
         singers=card.get("singers"),
         default_singer=card.get("default_singer"),
+        extra={k: card[k] for k in EXTRA_FIELDS if k in card},
         overwrite=args.overwrite,
     )
     return Path(voice.path) if hasattr(voice, "path") else Path(args.out)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vocalsynth.data.corpora import diffsinger, folder, nnsvs, pjs, vocadito
+from vocalsynth.data.corpora import derived, diffsinger, folder, nnsvs, pjs, vocadito
 from vocalsynth.data.corpora._common import (
     BAD_LABELS,
     CHANNELS_DIFFER,
@@ -94,6 +94,7 @@ CORPORA: dict[str, Corpus] = {
     ),
     "vocadito": Corpus("vocadito", vocadito.DESCRIPTION, vocadito.LICENCE, vocadito.items),
     "folder": Corpus("folder", folder.DESCRIPTION, folder.LICENCE, folder.items),
+    "derived": Corpus("derived", derived.DESCRIPTION, derived.LICENCE, derived.items),
 }
 
 
