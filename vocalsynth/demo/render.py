@@ -96,6 +96,8 @@ class RenderResult:
     downloads: list[Path]
     report: str
     figure: Figure | None = None
+    overlay: dict | None = None
+    """What the piano roll draws of this render (`vocalsynth.demo.roll.render_overlay`)."""
 
 
 class OutputStore:
@@ -146,9 +148,12 @@ def render_song(
     limits: DemoLimits,
     *,
     figure: bool = True,
+    conformance: bool = True,
 ) -> RenderResult:
     """Sing ``score`` with ``settings``: checks (controls, song length), renders under the voice's lock,
-    writes ``<title>.wav`` (labelled AI-generated) and the score as sung to MIDI, USTX and .ds."""
+    writes ``<title>.wav`` (labelled AI-generated) and the score as sung to MIDI, USTX and .ds.
+    ``figure`` draws the spectrogram figure and ``conformance`` measures the sung pitch on the audio: the
+    studio's quick render (the piano roll's) skips both, as they take seconds on a long song."""
     from vocalsynth.synth import scale_tempo
 
     settings = settings.checked()
@@ -181,6 +186,7 @@ def render_song(
             gender=settings.gender,
             dynamics=settings.dynamics,
             pitch_correction=settings.pitch_correction,
+            conformance=conformance,
         )
     song = scale_tempo(transpose(score, key), settings.tempo)
     folder = store.new()
