@@ -62,6 +62,7 @@ function remember() {
 }
 // an edit is done: keep it (undo, this browser's storage), tell the page, render if asked
 function commit(from) {
+  st.restored = false;
   const now = snapshot();
   if (now === st.lastSaved) { draw(); return; }
   remember();
@@ -73,7 +74,7 @@ function publish(from) {
   try { localStorage.setItem(STORE, JSON.stringify(doc)); } catch (e) { /* storage full or off: keep going */ }
   props.value = doc;
   trigger('input');
-  if (ui.auto.checked) requestRender(from);
+  if (ui.auto.checked && st.notes.length && !overlaps().size) requestRender(from);
   draw();
 }
 function restore(text, stack, other) {
@@ -218,6 +219,8 @@ function draw() {
     }
   }
   ctx.fillStyle = '#f1f2f6'; ctx.fillRect(0, 0, KEYW, RULER);
+  // where things are, for anyone scripting the page (the browser tests aim the mouse with it)
+  canvas.dataset.view = JSON.stringify({ x0: st.x0, ppb: st.ppb, top: st.top, rowH: st.rowH, keyw: KEYW, ruler: RULER });
 }
 
 // --- status ---------------------------------------------------------------------------------------------
@@ -235,6 +238,7 @@ function status() {
       `${ok} of ${sung.length} notes sung within 50 cents`);
   }
   if (st.latency != null) parts.push(`heard ${st.latency.toFixed(2)} s after the edit`);
+  if (st.restored) parts.push('restored the song you were editing in this browser');
   if (st.error) parts.push(`<span class="vs-err">${st.error.replace(/</g, '&lt;')}</span>`);
   statusEl.innerHTML = parts.join(' · ');
   statusEl.dataset.latency = st.latency == null ? '' : st.latency.toFixed(3);
@@ -301,6 +305,9 @@ watch('rendered', () => {
   if (r.error) { st.error = r.error; status(); draw(); return; }
   st.rendered = r;
   st.renderedKey = notesKey(r.doc || plainDoc());
+  Object.assign(statusEl.dataset, {
+    url: r.url, sung: JSON.stringify(r.sung), rerendered: JSON.stringify(r.rerendered), phrases: r.phrases,
+  });
   const from = st.playFrom, t0 = st.editAt;
   st.playFrom = null;
   audio.src = r.url;
@@ -529,6 +536,12 @@ for (const el of [ui.snap, ui.triplet, ui.loop]) el.addEventListener('change', d
 // the notation box, the note table or an upload changed the song: show it (an undoable step)
 watch('value', () => {
   const doc = props.value;
+  if (pageSong !== null && JSON.stringify(doc) === pageSong && performance.now() - loadedAt < 15000) {
+    // the page handing out its opening song just after we restored the work in progress: keep ours
+    pageSong = null;
+    props.value = plainDoc();
+    return;
+  }
   if (!doc || !doc.notes || JSON.stringify(doc) === st.lastSaved || snapshot() === JSON.stringify(plainDocOf(doc))) return;
   remember();
   load(doc, false);
@@ -546,14 +559,17 @@ function plainDocOf(doc) {
 new ResizeObserver(() => draw()).observe(stage);
 
 // start: this browser's work in progress if there is one, else the page's song
-let saved = null;
+let saved = null, pageSong = null;
+const loadedAt = performance.now();
 try { saved = JSON.parse(localStorage.getItem(STORE) || 'null'); } catch (e) { saved = null; }
 if (saved && Array.isArray(saved.notes) && saved.notes.length) {
+  pageSong = JSON.stringify(props.value);
   load(saved, false);
   st.lastSaved = snapshot();
   props.value = plainDoc();
   trigger('input');
-  statusEl.textContent = 'restored the song you were editing in this browser';
+  st.restored = true;
+  status();
 } else {
   load(props.value || { notes: [] }, false);
   st.lastSaved = snapshot();
