@@ -224,6 +224,8 @@ class Demo:
         very score: a file keeps what the roll can't show (phoneme hints, parts). Otherwise the roll, whose
         every edit rewrites the notation box: they differ only for a moment after a roll edit. A mistake in
         the notation box raises its error (every roll edit would have replaced it)."""
+        if doc is not None and upload is None and not (text or "").strip():
+            return roll_to_score(doc)  # nothing typed: the roll is the song
         score = self.current_score(text, upload)
         if doc is None or _same_roll(score_to_roll(score), doc):
             return score
@@ -244,7 +246,14 @@ class Demo:
         note's sung pitch, the audio's timing)."""
         written = self.studio_score(doc, text, upload)
         result = render_song(
-            written, settings, self.pool, self.store, self.limits, figure=not quick, conformance=not quick
+            written,
+            settings,
+            self.pool,
+            self.store,
+            self.limits,
+            figure=not quick,
+            conformance=not quick,
+            score_files=not quick,
         )
         result.overlay = render_overlay(
             result.rendering, result.song, written, result.key_shift, settings.checked().tempo

@@ -149,11 +149,13 @@ def render_song(
     *,
     figure: bool = True,
     conformance: bool = True,
+    score_files: bool = True,
 ) -> RenderResult:
     """Sing ``score`` with ``settings``: checks (controls, song length), renders under the voice's lock,
     writes ``<title>.wav`` (labelled AI-generated) and the score as sung to MIDI, USTX and .ds.
     ``figure`` draws the spectrogram figure and ``conformance`` measures the sung pitch on the audio: the
-    studio's quick render (the piano roll's) skips both, as they take seconds on a long song."""
+    studio's quick render (the piano roll's) skips both, as they take seconds on a long song, and the score
+    files (``score_files``: ~0.4 s for a 3-minute song; the studio saves those on request)."""
     from vocalsynth.synth import scale_tempo
 
     settings = settings.checked()
@@ -192,7 +194,9 @@ def render_song(
     folder = store.new()
     stem = file_stem(score)
     wav = rendering.save(folder / f"{stem}.wav")
-    downloads = [wav] + [save_score(song, folder / f"{stem}{ext}") for ext in SCORE_DOWNLOADS]
+    downloads = [wav] + [
+        save_score(song, folder / f"{stem}{ext}") for ext in (SCORE_DOWNLOADS if score_files else ())
+    ]
     fig = None
     if figure:
         from vocalsynth.demo.plots import rendering_figure

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 ROLL_SOURCE = "piano roll"
 MAX_NOTES = 5000  # a 3-minute song has ~400-700; this bounds what one page can hand the server
 MAX_BEATS = 20_000.0
+BEAT_TOLERANCE = 1e-4  # beats: the page and the readers round positions (the roll to 6 decimals)
 ROLL_KEYS = ("title", "lang", "tempos", "time", "notes")
 NOTE_KEYS = ("start", "len", "pitch", "lyric")
 NO_WORD = '""'
@@ -105,9 +106,10 @@ def score_to_roll(score: Score) -> dict[str, Any]:
 def _where(k: int, note: dict[str, Any]) -> str:
     pitch = note.get("pitch") if isinstance(note, dict) else None
     start = note.get("start") if isinstance(note, dict) else None
-    name = pitch_name(pitch) if isinstance(pitch, int) and 0 <= pitch <= 127 else "?"
-    at = f" at beat {start + 1:g}" if _number(start) else ""
-    return f"note {k + 1} ({name}{at})"
+    name = pitch_name(pitch) if isinstance(pitch, int) and 0 <= pitch <= 127 else ""
+    at = f"at beat {start + 1:g}" if _number(start) else ""
+    inside = " ".join(x for x in (name, at) if x)
+    return f"note {k + 1}" + (f" ({inside})" if inside else "")
 
 
 def roll_to_score(doc: Any, *, source: str = ROLL_SOURCE) -> Score:
@@ -147,7 +149,7 @@ def roll_to_score(doc: Any, *, source: str = ROLL_SOURCE) -> Score:
             lyric = ""
         if not isinstance(lyric, str) or len(lyric) > 64:
             raise fail(f"lyric must be text of up to 64 characters, got {lyric!r}", where)
-        if notes and start < notes[-1].end_beat - 1e-6:
+        if notes and start < notes[-1].end_beat - BEAT_TOLERANCE:
             prev = notes[-1]
             raise fail(
                 f"overlaps the note before ({prev.name} ends at beat {prev.end_beat + 1:g}); "
@@ -155,7 +157,7 @@ def roll_to_score(doc: Any, *, source: str = ROLL_SOURCE) -> Score:
                 where,
             )
         text, syllabic, slur = parse_roll_lyric(lyric)
-        if slur and (not notes or start > notes[-1].end_beat + 1e-6):
+        if slur and (not notes or start > notes[-1].end_beat + BEAT_TOLERANCE):
             raise fail(
                 "no lyric, and no note right before it to hold the syllable of: type a syllable "
                 '(or "" for a note sung on no word)',
@@ -228,6 +230,12 @@ def _metre(raw: Any, fail) -> tuple[int, int]:
     raise fail(f"time signature must be [beats, 1|2|4|8|16|32], got {raw!r}", "time")
 
 
+def _beat_grid(tmap: TempoMap, end: float) -> tuple[np.ndarray, np.ndarray]:
+    """(seconds, beats) at each tempo change and at ``end``: the map is linear between them."""
+    secs = [tmap.seconds(t.beat) for t in tmap.tempos] + [max(end, 0.0) + 1.0]
+    return np.array(secs), np.array([tmap.beats(x) for x in secs])
+
+
 def render_overlay(rendering: Rendering, song: Score, written: Score, key_shift: int, tempo: float) -> dict:
     """What the roll draws after a render: the rendered F0 (the acoustic model's, which the vocoder sings)
     as ``[beat, MIDI pitch]`` points of the written score (key shift taken off, so a note sung on its pitch
@@ -237,19 +245,19 @@ def render_overlay(rendering: Rendering, song: Score, written: Score, key_shift:
     fps = frames.audio_config.frames_per_second
     f0 = frames.f0_hz
     tmap = written.tempo_map
+    # song seconds of every F0_STEP-th frame -> the written score's seconds (tempo control undone) -> beats
+    index = np.arange(0, f0.size, F0_STEP)
+    hz = f0[index].astype(np.float64)
+    t = (index / fps - rendering.pre_roll) * tempo
+    voiced = (hz > 0) & (t >= 0)
+    beats = np.interp(t, *_beat_grid(tmap, float(t.max(initial=0.0))))
+    midi = 69 + 12 * np.log2(np.where(voiced, hz, 440.0) / 440.0) - key_shift
     points: list[list[float] | None] = []
-    gap = True
-    for i in range(0, f0.size, F0_STEP):
-        hz = float(f0[i])
-        t = (i / fps - rendering.pre_roll) * tempo  # song seconds -> the written score's seconds
-        if hz <= 0 or t < 0:
-            if not gap:
-                points.append(None)
-            gap = True
-            continue
-        midi = 69 + 12 * math.log2(hz / 440.0) - key_shift
-        points.append([round(tmap.beats(t), 4), round(midi, 3)])
-        gap = False
+    for k in range(index.size):
+        if voiced[k]:
+            points.append([round(float(beats[k]), 4), round(float(midi[k]), 3)])
+        elif points and points[-1] is not None:
+            points.append(None)  # a break in the curve
     sung = []
     written_notes = [n for n in written.notes if not n.is_rest]
     for k, n in enumerate(n for n in song.notes if not n.is_rest):

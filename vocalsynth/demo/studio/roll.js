@@ -104,7 +104,7 @@ function noteAt(x, y) {
 }
 function overlaps() {
   const bad = new Set(), s = sorted();
-  for (let i = 1; i < s.length; i++) if (s[i].start < s[i - 1].start + s[i - 1].len - 1e-6) { bad.add(s[i].id); bad.add(s[i - 1].id); }
+  for (let i = 1; i < s.length; i++) if (s[i].start < s[i - 1].start + s[i - 1].len - 1e-4) { bad.add(s[i].id); bad.add(s[i - 1].id); }
   return bad;
 }
 // song seconds <-> beats with the rendered tempo map
