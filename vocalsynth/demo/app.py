@@ -140,7 +140,10 @@ def build_app(demo: Demo) -> gr.Blocks:
                         interactive=False,
                         elem_id="exported",
                     )
-                with gr.Accordion("The melody against the voice's range (as it will be sung)", open=False):
+                with gr.Accordion(
+                    "The melody against the voice's range (as it will be sung; follows the notation and the table)",
+                    open=False,
+                ):
                     roll = gr.Plot(
                         first.figure, label="Piano roll (as it will be sung)", elem_id="piano-roll"
                     )

@@ -184,7 +184,7 @@ class Demo:
             self.limits.check_notation(text, ROLL_SOURCE)
         except InputError as e:
             return None, ScoreView(None, None, None, f"⚠ {e}", key_shift)
-        view = self._view(score, voice, fit_range, key_shift)
+        view = self._view(score, voice, fit_range, key_shift, figure=False)
         view.roll = None
         return text, view
 
@@ -201,7 +201,11 @@ class Demo:
         )
         return upload, view
 
-    def _view(self, score: Score, voice: str, fit_range: bool, key_shift: float) -> ScoreView:
+    def _view(
+        self, score: Score, voice: str, fit_range: bool, key_shift: float, *, figure: bool = True
+    ) -> ScoreView:
+        """``figure=False`` leaves the piano-roll picture out: drawing and sending it costs ~0.5 s on a
+        3-minute song, which a roll edit (whose render is waiting) should not pay for a picture of itself."""
         from vocalsynth.demo.plots import piano_roll
 
         rng = self.voice_range(voice)
@@ -210,7 +214,8 @@ class Demo:
         if fit_range and key:
             status += f". Fitted to the voice: {abs(key) // 12} octave(s) {'down' if key < 0 else 'up'}"
         rows = scoring.score_rows(score)
-        return ScoreView(score, rows, piano_roll(score, key, rng), status, key, score_to_roll(score))
+        picture = piano_roll(score, key, rng) if figure else None
+        return ScoreView(score, rows, picture, status, key, score_to_roll(score))
 
     # --- rendering -----------------------------------------------------------------------------------------
 
