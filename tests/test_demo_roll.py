@@ -131,10 +131,11 @@ def test_the_overlay_puts_a_note_sung_on_its_pitch_on_its_bar():
     assert [s["note"] for s in overlay["sung"]] == [0, 1]
     assert overlay["sung"][0]["cents"] == pytest.approx(0, abs=1)
     assert overlay["sung"][1]["cents"] == pytest.approx(30, abs=1)
-    points = [p for p in overlay["f0"] if p is not None]
+    items = overlay["f0"].split(";")
+    points = [[float(v) for v in p.split(",")] for p in items if p]
     assert min(p[0] for p in points) == pytest.approx(0, abs=0.05)  # beat 0 at 120 bpm is 0 s
     assert max(p[0] for p in points) == pytest.approx(2.98, abs=0.05)  # 1.49 s is beat 2.98
-    assert None in overlay["f0"]  # the rest between is a break in the curve
+    assert "" in items  # the rest between is a break in the curve
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +182,22 @@ def test_the_roll_saves_in_every_format_with_the_same_notes(demo):
         else:
             want_here = want
         assert got == want_here, f.name
+
+
+def test_a_straight_note_is_sung_on_its_pitch_and_only_its_phrase_sung_again(demo):
+    from vocalsynth.demo.render import RenderSettings
+
+    song = doc((0, 2, 55, "la"), (2, 2, 57, "li"), (6, 2, 59, "lu"), (8, 2, 60, "le"), lang="en")
+    settings = RenderSettings(demo.default_voice, fit_range=False)
+    first = demo.render_studio(song, "", None, settings, quick=True)
+    song["notes"][3]["straight"] = True
+    again = demo.render_studio(song, "", None, settings, quick=True)
+    assert first.rendering.phrases == 2 and again.rendering.rerendered == [1]
+    fps = again.rendering.frames.audio_config.frames_per_second
+    f0 = again.rendering.frames.f0_hz
+    note = again.song.sung_notes[3]
+    a = int((note.start + again.rendering.pre_roll + note.duration * 0.3) * fps)
+    b = int((note.start + again.rendering.pre_roll + note.duration * 0.7) * fps)
+    cents = 1200 * np.log2(f0[a:b][f0[a:b] > 0] / 261.6256)  # C4
+    assert cents.size > 10 and np.abs(cents).max() < 5  # held on C4: no vibrato, no drift
+    assert again.overlay["doc"]["notes"][3]["straight"] is True

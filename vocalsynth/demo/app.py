@@ -313,9 +313,9 @@ def build_app(demo: Demo) -> gr.Blocks:
             try:
                 result = demo.render_studio(doc, text, upload, _settings(voice, *values), quick=True)
             except InputError as e:  # the roll shows it; a toast on every edit would be noise
-                return rendered_update({"error": str(e)}), gr.update(), gr.update()
-            downloads = [str(p) for p in result.downloads]
-            return rendered_update(result.overlay), result.report, downloads
+                return rendered_update({"error": str(e)}), gr.update()
+            # no downloads: handing Gradio the WAV copies it into its cache on every edit (Render does)
+            return rendered_update(result.overlay), result.report
 
         render.click(
             on_render,
@@ -328,7 +328,7 @@ def build_app(demo: Demo) -> gr.Blocks:
         studio.submit(
             on_quick_render,
             [studio, notation, upload_state, voice, *controls],
-            [studio, report, downloads],
+            [studio, report],
             concurrency_limit=limits.concurrency,
             concurrency_id=RENDER_GROUP,
             trigger_mode="always_last",

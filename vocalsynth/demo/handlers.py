@@ -10,6 +10,7 @@ so every handler runs (and is tested) in-process. `vocalsynth.demo.app` wires th
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from vocalsynth.demo import scoring
 from vocalsynth.demo.limits import DemoError, DemoLimits
 from vocalsynth.demo.render import OutputStore, RenderResult, RenderSettings, file_stem, render_song
-from vocalsynth.demo.roll import ROLL_SOURCE, render_overlay, roll_to_score, score_to_roll
+from vocalsynth.demo.roll import ROLL_SOURCE, render_overlay, roll_to_score, score_to_roll, straight_notes
 from vocalsynth.demo.scoring import Upload
 from vocalsynth.demo.voices import (
     SynthesizerPool,
@@ -249,7 +250,11 @@ class Demo:
         conformance measured on the audio) or the roll's own render after an edit (``quick=True``: neither,
         so only the changed phrases cost time). The result carries the roll's overlay (rendered F0, each
         note's sung pitch, the audio's timing)."""
+        started = time.perf_counter()
         written = self.studio_score(doc, text, upload)
+        sung = [i for i, n in enumerate(written.notes) if not n.is_rest]
+        straight = straight_notes(doc) if isinstance(doc, dict) else []
+        curves = {sung[k]: [0.0] for k in straight if k < len(sung)}  # on the pitch, no vibrato
         result = render_song(
             written,
             settings,
@@ -259,6 +264,7 @@ class Demo:
             figure=not quick,
             conformance=not quick,
             score_files=not quick,
+            note_pitch_curves=curves,
         )
         result.overlay = render_overlay(
             result.rendering, result.song, written, result.key_shift, settings.checked().tempo
@@ -266,10 +272,12 @@ class Demo:
         r = result.rendering
         result.overlay.update(
             url=f"/gradio_api/file={result.wav}",  # launch() lets Gradio serve the render folder
-            doc=score_to_roll(written),
+            doc=doc if isinstance(doc, dict) else score_to_roll(written),  # what the roll sent, as sung
             phrases=r.phrases,
             rerendered=list(r.rerendered),
             render_seconds=round(r.render_seconds, 3),
+            handler_seconds=round(time.perf_counter() - started, 3),
+            handler_started_ms=round((time.time() - (time.perf_counter() - started)) * 1000),
         )
         return result
 

@@ -5,6 +5,9 @@ overlay a render gives the roll (the rendered F0 in beats, each note's sung pitc
     doc = score_to_roll(score)        # {"notes": [{"start": 0, "len": 1, "pitch": 60, "lyric": "la"}], ...}
     score = roll_to_score(doc)        # ScoreError naming the note: "piano roll: note 3 (D4 at beat 5): ..."
 
+A note may carry ``"straight": true``: sung exactly on its pitch, without vibrato or the singer's
+deviations (a per-note pitch control, `straight_notes`; the notation and the table don't show it).
+
 Lyrics are written as in the notation (docs/notation.md): ``hel-`` / ``-lo`` the syllables of a word,
 ``_`` (or nothing) holds the syllable before over this note, ``""`` a note sung on no word. Rests are the
 gaps between notes. Beats are quarter notes from the start, as in `Note.start_beat`.
@@ -200,6 +203,13 @@ def roll_to_score(doc: Any, *, source: str = ROLL_SOURCE) -> Score:
     return validate(score)
 
 
+def straight_notes(doc: dict) -> list[int]:
+    """Positions (in time order, as `roll_to_score` numbers the notes) of the notes marked ``straight``."""
+    notes = [n for n in doc.get("notes") or [] if isinstance(n, dict) and _number(n.get("start"))]
+    notes.sort(key=lambda n: n["start"])
+    return [k for k, n in enumerate(notes) if n.get("straight") is True]
+
+
 def _tempos(raw: Any, fail) -> list[Tempo]:
     if raw is None:
         return [Tempo(0.0, 120.0)]
@@ -238,8 +248,8 @@ def _beat_grid(tmap: TempoMap, end: float) -> tuple[np.ndarray, np.ndarray]:
 
 def render_overlay(rendering: Rendering, song: Score, written: Score, key_shift: int, tempo: float) -> dict:
     """What the roll draws after a render: the rendered F0 (the acoustic model's, which the vocoder sings)
-    as ``[beat, MIDI pitch]`` points of the written score (key shift taken off, so a note sung on its pitch
-    lies on its bar; None between voiced stretches), each sung note's median pitch and cents off, and the
+    as ``"beat,midi;..."`` points of the written score (key shift taken off, so a note sung on its pitch
+    lies on its bar; an empty item between voiced stretches), each sung note's median pitch and cents off, and the
     audio's timing (pre-roll, tempo multiplier, tempo map) for the playhead."""
     frames = rendering.frames
     fps = frames.audio_config.frames_per_second
@@ -252,12 +262,14 @@ def render_overlay(rendering: Rendering, song: Score, written: Score, key_shift:
     voiced = (hz > 0) & (t >= 0)
     beats = np.interp(t, *_beat_grid(tmap, float(t.max(initial=0.0))))
     midi = 69 + 12 * np.log2(np.where(voiced, hz, 440.0) / 440.0) - key_shift
-    points: list[list[float] | None] = []
+    # one string, "beat,midi;beat,midi;;beat,midi" (an empty item breaks the curve): thousands of little
+    # arrays cost the page far more to take in than the same numbers as text
+    points: list[str] = []
     for k in range(index.size):
         if voiced[k]:
-            points.append([round(float(beats[k]), 4), round(float(midi[k]), 3)])
-        elif points and points[-1] is not None:
-            points.append(None)  # a break in the curve
+            points.append(f"{beats[k]:.3f},{midi[k]:.2f}")
+        elif points and points[-1]:
+            points.append("")
     sung = []
     written_notes = [n for n in written.notes if not n.is_rest]
     for k, n in enumerate(n for n in song.notes if not n.is_rest):
@@ -273,7 +285,7 @@ def render_overlay(rendering: Rendering, song: Score, written: Score, key_shift:
         cents = (midi - written_notes[k].pitch) * 100
         sung.append({"note": k, "pitch": round(midi, 3), "cents": round(cents, 1)})
     return {
-        "f0": points,
+        "f0": ";".join(points),
         "sung": sung,
         "pre_roll": rendering.pre_roll,
         "speed": tempo,

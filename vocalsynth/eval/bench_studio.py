@@ -191,10 +191,24 @@ def run_browser(
                 wall = heard(previous)
                 previous = f"{wall:.3f}"
                 rerendered = json.loads(status.get_attribute("data-rerendered"))
-                rows.append({"note": note.where, "seconds": wall, "rerendered": len(rerendered)})
+                synth = float(status.get_attribute("data-synth"))
+                answered = float(status.get_attribute("data-answered"))
+                handler = float(status.get_attribute("data-handler"))
+                started = float(status.get_attribute("data-started") or "nan")
+                rows.append(
+                    {
+                        "note": note.where,
+                        "seconds": wall,
+                        "rerendered": len(rerendered),
+                        "synth": synth,
+                        "answered": answered,
+                        "handler": handler,
+                    }
+                )
                 log(
                     f"edit {k + 1}: {wall:.3f} s from the mouse release to playable audio, "
-                    f"{len(rerendered)} phrase(s) re-rendered"
+                    f"{len(rerendered)} phrase(s) re-rendered, {synth:.3f} s of it in Synthesizer.sing, "
+                    f"the handler {handler:.3f} s starting {started:.3f} s after the edit, the answer in the page after {answered:.3f} s"
                 )
             return {"cold_seconds": cold, "edits": rows, "phrases": int(status.get_attribute("data-phrases"))}
         finally:
@@ -240,23 +254,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--browser", action="store_true", help="also time edits in the page (headless Chromium)"
     )
+    parser.add_argument("--browser-only", action="store_true", help="only the page's figures")
     args = parser.parse_args(argv)
     if not (10 <= args.seconds <= 1200) or not (1 <= args.edits <= 100):
         print("error: --seconds must be 10-1200 and --edits 1-100", file=sys.stderr)
         return 2
     try:
-        result = run(
-            args.seconds,
-            args.edits,
-            voice=args.voice,
-            threads=args.threads,
-            log=lambda msg: print(msg, file=sys.stderr, flush=True),
+        result = (
+            None
+            if args.browser_only
+            else run(
+                args.seconds,
+                args.edits,
+                voice=args.voice,
+                threads=args.threads,
+                log=lambda msg: print(msg, file=sys.stderr, flush=True),
+            )
         )
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(format_report(result))
-    if args.browser:
+    if result is not None:
+        print(format_report(result))
+    if args.browser or args.browser_only:
         try:
             page = run_browser(
                 args.seconds,
@@ -273,7 +293,11 @@ def main(argv: list[str] | None = None) -> int:
             f"\nin the page (headless Chromium): cold render to playable audio {page['cold_seconds']:.2f} s; "
             f"edit (mouse release) to playable audio: "
             + ", ".join(f"{t:.2f}" for t in times)
-            + f" s (median {statistics.median(times):.2f} s; "
+            + f" s (median {statistics.median(times):.2f} s; Synthesizer.sing "
+            + ", ".join(f"{r['synth']:.2f}" for r in page["edits"])
+            + " s of them; the render's answer in the page after "
+            + ", ".join(f"{r['answered']:.2f}" for r in page["edits"])
+            + " s; "
             + ", ".join(str(r["rerendered"]) for r in page["edits"])
             + f" of {page['phrases']} phrases re-rendered)"
         )

@@ -32,11 +32,12 @@ function plainDoc() {
     notes: sorted().map((n) => {
       const o = { start: +n.start.toFixed(6), len: +n.len.toFixed(6), pitch: n.pitch, lyric: n.lyric };
       if (n.lang) o.lang = n.lang;
+      if (n.straight) o.straight = true;
       return o;
     }),
   };
 }
-const notesKey = (doc) => JSON.stringify((doc.notes || []).map((n) => [+n.start, +n.len, n.pitch, n.lyric]));
+const notesKey = (doc) => JSON.stringify((doc.notes || []).map((n) => [+n.start, +n.len, n.pitch, n.lyric, !!n.straight]));
 function load(doc, keepView) {
   st.doc = { title: doc.title ?? null, lang: doc.lang || null, tempos: doc.tempos || [[0, 120]], time: doc.time || [4, 4] };
   st.notes = (doc.notes || []).map((n) => ({ ...n, start: +n.start, len: +n.len, id: st.nextId++ }));
@@ -171,15 +172,15 @@ function draw() {
     ctx.fillStyle = '#111';
     ctx.font = '11px ui-sans-serif, system-ui, sans-serif';
     ctx.save(); ctx.beginPath(); ctx.rect(x, y, Math.max(wd, 40), st.rowH); ctx.clip();
-    ctx.fillText(note.lyric, x + 3, y + st.rowH - 3);
+    ctx.fillText((note.straight ? '= ' : '') + note.lyric, x + 3, y + st.rowH - 3);
     ctx.restore();
   }
-  if (r && r.f0) {
+  if (r && st.f0) {
     ctx.strokeStyle = fresh ? '#7c3aed' : 'rgba(124,58,237,0.35)';
     ctx.lineWidth = 1.5;
     ctx.beginPath();
     let pen = false;
-    for (const pt of r.f0) {
+    for (const pt of st.f0) {
       if (!pt) { pen = false; continue; }
       const x = xOf(pt[0]), y = yOf(pt[1]) + st.rowH / 2;
       if (x < KEYW - 20 || x > w + 20) { pen = false; continue; }
@@ -247,6 +248,7 @@ function status() {
 // --- hearing it -----------------------------------------------------------------------------------------
 function requestRender(from) {
   st.editAt = performance.now();
+  st.editEpoch = Date.now();
   st.playFrom = from;
   st.waiting = true;
   st.error = null;
@@ -304,12 +306,17 @@ watch('rendered', () => {
   if (!r) { status(); draw(); return; }
   if (r.error) { st.error = r.error; status(); draw(); return; }
   st.rendered = r;
+  st.f0 = (r.f0 || '').split(';').map((p) => (p ? p.split(',').map(Number) : null));
   st.renderedKey = notesKey(r.doc || plainDoc());
   Object.assign(statusEl.dataset, {
     url: r.url, sung: JSON.stringify(r.sung), rerendered: JSON.stringify(r.rerendered), phrases: r.phrases,
+    synth: r.render_seconds, handler: r.handler_seconds,
+    started: st.editEpoch && r.handler_started_ms ? ((r.handler_started_ms - st.editEpoch) / 1000).toFixed(3) : '',
   });
   const from = st.playFrom, t0 = st.editAt;
   st.playFrom = null;
+  // the render's answer reached the page this long after the edit; canplay adds the WAV's fetch and decoding
+  statusEl.dataset.answered = t0 == null ? '' : ((performance.now() - t0) / 1000).toFixed(3);
   audio.src = r.url;
   audio.load();
   audio.addEventListener('canplay', () => {
@@ -494,6 +501,7 @@ element.querySelector('.vs-studio').addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && sel.length) { e.preventDefault(); openLyric(sorted().find((n) => st.sel.has(n.id))); return; }
   if (e.key === ' ') { e.preventDefault(); audio.paused ? play(st.x0) : stop(); return; }
   if (e.key === 'r' && !mod) { e.preventDefault(); requestRender(null); return; }
+  if (e.key === 's' && !mod && sel.length) { e.preventDefault(); toggleStraight(sel); return; }
   const arrows = { ArrowUp: [0, e.shiftKey ? 12 : 1], ArrowDown: [0, e.shiftKey ? -12 : -1], ArrowLeft: [-grid(), 0], ArrowRight: [grid(), 0] };
   if (arrows[e.key] && sel.length) {
     e.preventDefault();
@@ -502,6 +510,14 @@ element.querySelector('.vs-studio').addEventListener('keydown', (e) => {
     commit(Math.min(...sel.map((n) => n.start)));
   }
 });
+
+// per-note pitch control: sung exactly on the pitch, no vibrato (all on unless every one already is)
+function toggleStraight(notes) {
+  if (!notes.length) return;
+  const on = !notes.every((n) => n.straight);
+  for (const n of notes) { if (on) n.straight = true; else delete n.straight; }
+  commit(Math.min(...notes.map((n) => n.start)));
+}
 
 // --- the toolbar ----------------------------------------------------------------------------------------
 element.querySelector('.vs-bar').addEventListener('click', (e) => {
@@ -512,6 +528,7 @@ element.querySelector('.vs-bar').addEventListener('click', (e) => {
   else if (act === 'undo') undo();
   else if (act === 'redo') redo();
   else if (act === 'delete') { st.notes = st.notes.filter((n) => !st.sel.has(n.id)); st.sel.clear(); commit(null); }
+  else if (act === 'straight') toggleStraight(st.notes.filter((n) => st.sel.has(n.id)));
   else if (act === 'zoom-in') zoom(1.25);
   else if (act === 'zoom-out') zoom(0.8);
   else if (act === 'new') { st.notes = []; st.sel.clear(); st.rendered = null; commit(null); }
