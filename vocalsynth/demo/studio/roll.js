@@ -51,7 +51,7 @@ function load(doc, keepView) {
   syncBar();
 }
 function syncBar() {
-  ui.tempo.value = (st.doc.tempos[0] || [0, 120])[1];
+  ui.tempo.value = +(+(st.doc.tempos[0] || [0, 120])[1]).toFixed(2);  // a file's 91.9998 shows as 92
   ui.time.value = st.doc.time.join('/');
   ui.lang.value = st.doc.lang || '';
 }
