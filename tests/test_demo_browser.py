@@ -82,6 +82,14 @@ def external_requests(browser, server: str) -> set[str]:
     return urls
 
 
+def fresh_page(browser, server: str) -> None:
+    """The page as a first-time visitor gets it: without the studio's work in progress from this browser's
+    storage (an earlier test's melody would be restored into the roll and the notation box)."""
+    browser.get(server)
+    browser.execute_script("localStorage.clear()")
+    browser.refresh()
+
+
 def tab(browser, name: str) -> None:
     from selenium.webdriver.common.by import By
 
@@ -96,7 +104,7 @@ def test_type_a_melody_render_it_and_get_audio_plot_report_and_downloads(server,
     from vocalsynth.synthesis import read_label
 
     wait = WebDriverWait(browser, TIMEOUT)
-    browser.get(server)
+    fresh_page(browser, server)
     box = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#notation textarea"))
     assert browser.title == "vocalsynth — make a vocal"
     assert "title=" in box.get_attribute("value")  # it opens on an example song
@@ -155,7 +163,7 @@ def test_a_bad_melody_is_explained_on_the_page_not_rendered(server, browser):
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(server)
+    fresh_page(browser, server)
     box = WebDriverWait(browser, TIMEOUT).until(
         lambda d: d.find_element(By.CSS_SELECTOR, "#notation textarea")
     )
@@ -191,7 +199,7 @@ def test_an_uploaded_score_fills_the_notation_and_the_status(server, browser, tm
         load_score('title="Up" tempo=120 lang=ja C5/4 ら D5 り E5/2 る', format="text"), tmp_path / "up.mid"
     )
     wait = WebDriverWait(browser, TIMEOUT)
-    browser.get(server)
+    fresh_page(browser, server)
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#notation textarea"))
     tab(browser, "Upload a score")
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#upload input[type=file]")).send_keys(str(midi))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from vocalsynth.demo.handlers import Demo, ScoreView
 from vocalsynth.demo.limits import DEFAULT_HOST, DEFAULT_PORT, DemoLimits
+from vocalsynth.demo.pianoroll import piano_roll, rendered_update
 from vocalsynth.demo.render import CONTROL_RANGES, LANGUAGES, RenderSettings
 from vocalsynth.demo.scoring import TABLE_HEADERS, UPLOAD_SUFFIXES, Upload
 from vocalsynth.errors import InputError
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
 RENDER_GROUP = "render"  # the Render button and the `sing` API share one concurrency limit
 
 INTRO = """# vocalsynth — make a vocal
-Write a melody with lyrics in the **notation** box (or edit the **note table**, or **upload** a MusicXML, MIDI,
-UST, USTX or DiffSinger `.ds` score), pick a voice, press **Render**. Notation: `PITCH/LENGTH lyric`, e.g.
+Draw the melody on the **piano roll** and type a syllable on each note (double-click a note; Tab to the next):
+with **auto-render** on, each edit is sung again at once, only the phrases it touched re-rendered. Or write it
+in the **notation** box, edit the **note table**, or **upload** a MusicXML, MIDI, UST, USTX or DiffSinger `.ds`
+score: all of them are views of one melody. Pick a voice, press **Render** for the full report. Notation: `PITCH/LENGTH lyric`, e.g.
 `C4/4 hel- D4 -lo E4/2 world` (`/4` a quarter, `/8` an eighth, `R` a rest, `_` holds a syllable over the
 next note; settings like `tempo=100 lang=en`; the full guide is `docs/notation.md`). Everything rendered is
 labelled as **AI-generated**; each voice's card says whose singing it learned from and under what licence."""
@@ -91,6 +94,7 @@ def build_app(demo: Demo) -> gr.Blocks:
     ) as app:
         upload_state = gr.State(None)
         gr.Markdown(INTRO)
+        studio = piano_roll(first.roll, elem_id="studio")
         with gr.Row():
             with gr.Column(scale=3):
                 example = gr.Dropdown(
@@ -127,7 +131,21 @@ def build_app(demo: Demo) -> gr.Blocks:
                             elem_id="upload",
                         )
                 status = gr.Markdown(first.status, elem_id="score-status")
-                roll = gr.Plot(first.figure, label="Piano roll (as it will be sung)", elem_id="piano-roll")
+                with gr.Row():
+                    export = gr.Button("Save the score as written", elem_id="export", size="sm")
+                    exported = gr.File(
+                        label="MusicXML, MIDI, USTX, .ds, notation",
+                        file_count="multiple",
+                        interactive=False,
+                        elem_id="exported",
+                    )
+                with gr.Accordion(
+                    "The melody against the voice's range (as it will be sung; follows the notation and the table)",
+                    open=False,
+                ):
+                    roll = gr.Plot(
+                        first.figure, label="Piano roll (as it will be sung)", elem_id="piano-roll"
+                    )
             with gr.Column(scale=2):
                 voice = gr.Dropdown(
                     demo.voice_names, value=demo.default_voice, label="Voice", elem_id="voice"
@@ -204,14 +222,18 @@ def build_app(demo: Demo) -> gr.Blocks:
             return gr.update() if value is None else value
 
         def shown(view: ScoreView) -> tuple:
-            return keep(view.rows), keep(view.figure), view.status, view.key_shift
+            return keep(view.rows), keep(view.figure), view.status, view.key_shift, keep(view.roll)
 
         def on_notation(text: str, upload: Upload | None, voice: str, fit: bool, key: float):
             return shown(demo.view(text, upload, voice, fit, key))
 
         def on_table(rows: list[list[str]], voice: str, fit: bool, key: float):
             text, view = demo.from_table(rows, voice, fit, key)
-            return keep(text), keep(view.figure), view.status, view.key_shift
+            return keep(text), keep(view.figure), view.status, view.key_shift, keep(view.roll)
+
+        def on_roll(doc: dict, voice: str, fit: bool, key: float):
+            text, view = demo.from_roll(doc, voice, fit, key)
+            return keep(text), keep(view.rows), keep(view.figure), view.status, view.key_shift
 
         @_to_gradio_errors
         def on_upload(path: str | None, voice: str, fit: bool, key: float):
@@ -248,11 +270,11 @@ def build_app(demo: Demo) -> gr.Blocks:
             )
 
         def on_fit(fit: bool, text: str, upload: Upload | None, voice: str, key: float):
-            rows, figure, status, key = shown(demo.view(text, upload, voice, fit, key))
+            rows, figure, status, key, _ = shown(demo.view(text, upload, voice, fit, key))
             return figure, status, gr.update(value=key, interactive=not fit)
 
         edit = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
-        view_out = [table, roll, status, key]
+        view_out = [table, roll, status, key, studio]
         notation.input(
             on_notation,
             [notation, upload_state, voice, fit, key],
@@ -263,8 +285,21 @@ def build_app(demo: Demo) -> gr.Blocks:
         table.input(
             on_table,
             [table, voice, fit, key],
-            [notation, roll, status, key],
+            [notation, roll, status, key, studio],
             trigger_mode="always_last",
+            **edit,
+        )
+        studio.input(
+            on_roll,
+            [studio, voice, fit, key],
+            [notation, table, roll, status, key],
+            trigger_mode="always_last",
+            **edit,
+        )
+        export.click(
+            _to_gradio_errors(lambda doc, text, upload: [str(p) for p in demo.export(doc, text, upload)]),
+            [studio, notation, upload_state],
+            [exported],
             **edit,
         )
         upload.upload(on_upload, [upload, voice, fit, key], [notation, *view_out, upload_state], **edit)
@@ -281,23 +316,42 @@ def build_app(demo: Demo) -> gr.Blocks:
         # --- rendering: queued, at most `limits.concurrency` at a time -------------------------------------
 
         @_to_gradio_errors
-        def on_render(text: str, upload: Upload | None, voice: str, *values: Any):
-            result = demo.render(text, upload, _settings(voice, *values))
+        def on_render(doc: dict | None, text: str, upload: Upload | None, voice: str, *values: Any):
+            result = demo.render_studio(doc, text, upload, _settings(voice, *values))
             return (
                 str(result.wav),
                 result.figure,
                 result.report,
                 [str(p) for p in result.downloads],
                 result.key_shift,
+                rendered_update(result.overlay),
             )
+
+        def on_quick_render(doc: dict | None, text: str, upload: Upload | None, voice: str, *values: Any):
+            try:
+                result = demo.render_studio(doc, text, upload, _settings(voice, *values), quick=True)
+            except InputError as e:  # the roll shows it; a toast on every edit would be noise
+                return rendered_update({"error": str(e)}), gr.update()
+            # no downloads: handing Gradio the WAV copies it into its cache on every edit (Render does)
+            return rendered_update(result.overlay), result.report
 
         render.click(
             on_render,
-            [notation, upload_state, voice, *controls],
-            [audio, plot, report, downloads, key],
+            [studio, notation, upload_state, voice, *controls],
+            [audio, plot, report, downloads, key, studio],
             concurrency_limit=limits.concurrency,
             concurrency_id=RENDER_GROUP,
             api_visibility="private",
+        )
+        studio.submit(
+            on_quick_render,
+            [studio, notation, upload_state, voice, *controls],
+            [studio, report],
+            concurrency_limit=limits.concurrency,
+            concurrency_id=RENDER_GROUP,
+            trigger_mode="always_last",
+            api_visibility="private",
+            show_progress="hidden",
         )
 
         @_to_gradio_errors
@@ -375,6 +429,7 @@ def launch(
         quiet=quiet,
         theme=_theme(),
         footer_links=["api"],
+        allowed_paths=[str(demo.store.root)],  # the studio's roll plays its renders from there
     )
     return app
 

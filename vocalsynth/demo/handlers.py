@@ -10,6 +10,7 @@ so every handler runs (and is tested) in-process. `vocalsynth.demo.app` wires th
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from vocalsynth.demo import scoring
 from vocalsynth.demo.limits import DemoError, DemoLimits
-from vocalsynth.demo.render import OutputStore, RenderResult, RenderSettings, render_song
+from vocalsynth.demo.render import OutputStore, RenderResult, RenderSettings, file_stem, render_song
+from vocalsynth.demo.roll import ROLL_SOURCE, render_overlay, roll_to_score, score_to_roll, straight_notes
 from vocalsynth.demo.scoring import Upload
 from vocalsynth.demo.voices import (
     SynthesizerPool,
@@ -28,11 +30,46 @@ from vocalsynth.demo.voices import (
     voice_range,
 )
 from vocalsynth.errors import InputError
-from vocalsynth.score import Score
+from vocalsynth.score import Score, save_score
 from vocalsynth.synthesis.voice_range import VoiceChoice, pick_voice
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+EXPORT_SUFFIXES = (".musicxml", ".mid", ".ustx", ".ds", ".txt")
+
+
+def _same_roll(a: dict, b: dict) -> bool:
+    """Two roll documents hold the same song (the page's JSON may turn 1.0 into 1)."""
+    import json
+
+    def norm(doc: dict) -> str:
+        notes = doc.get("notes") if isinstance(doc, dict) else None
+        if not isinstance(notes, list):
+            return ""
+        return json.dumps(
+            {
+                "notes": sorted(
+                    (
+                        [float(n.get("start", 0)), float(n.get("len", 0)), n.get("pitch"), n.get("lyric", "")]
+                        for n in notes
+                        if isinstance(n, dict)
+                    ),
+                    key=lambda n: n[0],
+                ),
+                "tempos": [[float(v) for v in t] for t in doc.get("tempos") or []],
+                "time": doc.get("time"),
+                "title": doc.get("title") or None,
+                "lang": doc.get("lang") or None,
+            },
+            sort_keys=True,
+            default=str,
+        )
+
+    try:
+        return norm(a) == norm(b)
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass
@@ -46,6 +83,8 @@ class ScoreView:
     figure: Figure | None
     status: str
     key_shift: float
+    roll: dict | None = None
+    """The piano roll's document of ``score`` (`vocalsynth.demo.roll`)."""
 
     @property
     def ok(self) -> bool:
@@ -146,6 +185,21 @@ class Demo:
         view.rows = None  # the table already shows what the visitor typed
         return text, view
 
+    def from_roll(
+        self, doc: dict, voice: str, fit_range: bool, key_shift: float
+    ) -> tuple[str | None, ScoreView]:
+        """The piano roll was edited: the notation text it makes (None on an error) and the view (the note
+        table's rows included; the roll itself already shows the edit)."""
+        try:
+            score = roll_to_score(doc)
+            text = scoring.score_to_notation(score)
+            self.limits.check_notation(text, ROLL_SOURCE)
+        except InputError as e:
+            return None, ScoreView(None, None, None, f"⚠ {e}", key_shift)
+        view = self._view(score, voice, fit_range, key_shift, figure=False)
+        view.roll = None
+        return text, view
+
     def upload(
         self, path: str | os.PathLike, voice: str, fit_range: bool, key_shift: float
     ) -> tuple[Upload, ScoreView]:
@@ -159,7 +213,11 @@ class Demo:
         )
         return upload, view
 
-    def _view(self, score: Score, voice: str, fit_range: bool, key_shift: float) -> ScoreView:
+    def _view(
+        self, score: Score, voice: str, fit_range: bool, key_shift: float, *, figure: bool = True
+    ) -> ScoreView:
+        """``figure=False`` leaves the piano-roll picture out: drawing and sending it costs ~0.5 s on a
+        3-minute song, which a roll edit (whose render is waiting) should not pay for a picture of itself."""
         from vocalsynth.demo.plots import piano_roll
 
         rng = self.voice_range(voice)
@@ -167,7 +225,9 @@ class Demo:
         status = scoring.describe(score, key, rng)
         if fit_range and key:
             status += f". Fitted to the voice: {abs(key) // 12} octave(s) {'down' if key < 0 else 'up'}"
-        return ScoreView(score, scoring.score_rows(score), piano_roll(score, key, rng), status, key)
+        rows = scoring.score_rows(score)
+        picture = piano_roll(score, key, rng) if figure else None
+        return ScoreView(score, rows, picture, status, key, score_to_roll(score))
 
     # --- rendering -----------------------------------------------------------------------------------------
 
@@ -175,6 +235,70 @@ class Demo:
         """The Render button: sing the current score; raises `InputError` with a message for the visitor."""
         score = self.current_score(text, upload)
         return render_song(score, settings, self.pool, self.store, self.limits)
+
+    def studio_score(self, doc: dict | None, text: str, upload: Upload | None) -> Score:
+        """The score the studio sings. The notation box (or the upload it shows) when the roll shows that
+        very score: a file keeps what the roll can't show (phoneme hints, parts). Otherwise the roll, whose
+        every edit rewrites the notation box: they differ only for a moment after a roll edit. A mistake in
+        the notation box raises its error (every roll edit would have replaced it)."""
+        if doc is not None and upload is None and not (text or "").strip():
+            return roll_to_score(doc)  # nothing typed: the roll is the song
+        score = self.current_score(text, upload)
+        if doc is None or _same_roll(score_to_roll(score), doc):
+            return score
+        return roll_to_score(doc)
+
+    def render_studio(
+        self,
+        doc: dict | None,
+        text: str,
+        upload: Upload | None,
+        settings: RenderSettings,
+        *,
+        quick: bool = False,
+    ) -> RenderResult:
+        """Render for the studio page: the Render button (``quick=False``: the spectrogram figure and the
+        conformance measured on the audio) or the roll's own render after an edit (``quick=True``: neither,
+        so only the changed phrases cost time). The result carries the roll's overlay (rendered F0, each
+        note's sung pitch, the audio's timing)."""
+        started = time.perf_counter()
+        written = self.studio_score(doc, text, upload)
+        sung = [i for i, n in enumerate(written.notes) if not n.is_rest]
+        straight = straight_notes(doc) if isinstance(doc, dict) else []
+        curves = {sung[k]: [0.0] for k in straight if k < len(sung)}  # on the pitch, no vibrato
+        result = render_song(
+            written,
+            settings,
+            self.pool,
+            self.store,
+            self.limits,
+            figure=not quick,
+            conformance=not quick,
+            score_files=not quick,
+            note_pitch_curves=curves,
+        )
+        result.overlay = render_overlay(
+            result.rendering, result.song, written, result.key_shift, settings.checked().tempo
+        )
+        r = result.rendering
+        result.overlay.update(
+            url=f"/gradio_api/file={result.wav}",  # launch() lets Gradio serve the render folder
+            doc=doc if isinstance(doc, dict) else score_to_roll(written),  # what the roll sent, as sung
+            phrases=r.phrases,
+            rerendered=list(r.rerendered),
+            render_seconds=round(r.render_seconds, 3),
+            handler_seconds=round(time.perf_counter() - started, 3),
+            handler_started_ms=round((time.time() - (time.perf_counter() - started)) * 1000),
+        )
+        return result
+
+    def export(self, doc: dict | None, text: str, upload: Upload | None) -> list[Path]:
+        """The score as written (no key shift or tempo control) in every format the studio saves: MusicXML,
+        MIDI, USTX, DiffSinger .ds and the text notation."""
+        score = self.studio_score(doc, text, upload)
+        folder = self.store.new()
+        stem = file_stem(score)
+        return [save_score(score, folder / f"{stem}{ext}") for ext in EXPORT_SUFFIXES]
 
     def sing(
         self, score_file: str | os.PathLike | None, notation: str | None, settings: RenderSettings

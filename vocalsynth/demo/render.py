@@ -96,6 +96,8 @@ class RenderResult:
     downloads: list[Path]
     report: str
     figure: Figure | None = None
+    overlay: dict | None = None
+    """What the piano roll draws of this render (`vocalsynth.demo.roll.render_overlay`)."""
 
 
 class OutputStore:
@@ -146,9 +148,16 @@ def render_song(
     limits: DemoLimits,
     *,
     figure: bool = True,
+    conformance: bool = True,
+    score_files: bool = True,
+    note_pitch_curves: dict[int, list[float]] | None = None,
 ) -> RenderResult:
     """Sing ``score`` with ``settings``: checks (controls, song length), renders under the voice's lock,
-    writes ``<title>.wav`` (labelled AI-generated) and the score as sung to MIDI, USTX and .ds."""
+    writes ``<title>.wav`` (labelled AI-generated) and the score as sung to MIDI, USTX and .ds.
+    ``figure`` draws the spectrogram figure and ``conformance`` measures the sung pitch on the audio: the
+    studio's quick render (the piano roll's) skips both, as they take seconds on a long song, and the score
+    files (``score_files``: ~0.4 s for a 3-minute song; the studio saves those on request).
+    ``note_pitch_curves`` (``{score.notes index: cents}``) are the studio's per-note pitch controls."""
     from vocalsynth.synth import scale_tempo
 
     settings = settings.checked()
@@ -181,12 +190,16 @@ def render_song(
             gender=settings.gender,
             dynamics=settings.dynamics,
             pitch_correction=settings.pitch_correction,
+            conformance=conformance,
+            note_pitch_curves=note_pitch_curves or None,
         )
     song = scale_tempo(transpose(score, key), settings.tempo)
     folder = store.new()
     stem = file_stem(score)
     wav = rendering.save(folder / f"{stem}.wav")
-    downloads = [wav] + [save_score(song, folder / f"{stem}{ext}") for ext in SCORE_DOWNLOADS]
+    downloads = [wav] + [
+        save_score(song, folder / f"{stem}{ext}") for ext in (SCORE_DOWNLOADS if score_files else ())
+    ]
     fig = None
     if figure:
         from vocalsynth.demo.plots import rendering_figure
