@@ -11,61 +11,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import urllib.request
-from pathlib import Path
 
 import pytest
+from demo_harness import chromium, needs_chromium, serve_demo
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver") or (
-    "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None
-)
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-)
+pytestmark = needs_chromium
 MELODY = 'title="Typed" tempo=132 lang=en C5/4 la D5 la E5/2 la'
 TIMEOUT = 90  # seconds for any one wait: a render on a busy 2-core machine
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import torch
-
-    from vocalsynth.demo.app import launch
-    from vocalsynth.demo.handlers import Demo
-    from vocalsynth.voices import VOICES_DIR
-
-    if not (VOICES_DIR / "default" / "voice.yaml").is_file():
-        pytest.skip("the bundled default voice is absent")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    port = free_port()
-    app = launch(Demo(output_dir=tmp_path_factory.mktemp("out")), port=port, block=False, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    app.close()
-    torch.set_num_threads(threads)
+    yield from serve_demo(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    pytest.importorskip("selenium")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,2600"):
-        options.add_argument(arg)
-    options.binary_location = CHROMIUM
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # to see every request the page makes
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # the performance log, to see every request the page makes
+    driver = chromium("1400,2600", capabilities={"goog:loggingPrefs": {"performance": "ALL"}})
     yield driver
     driver.quit()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+from demo_harness import free_port
 
 from vocalsynth.demo import DemoLimits
 from vocalsynth.voices import VOICES_DIR
@@ -34,12 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BUSY = re.compile(r"queue is full", re.IGNORECASE)
 TUNE = "tempo=180 lang=ja {} E4/4 り G4/2 る"  # about 1.3 s; the start varies so no render is cached
 PEAK_RSS_LIMIT_MB = 1500  # the server (torch + gradio + one voice) peaked at 553 MB in the slow test
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tune(i: int) -> str:

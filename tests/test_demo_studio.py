@@ -13,21 +13,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import urllib.request
 from pathlib import Path
 
 import pytest
+from demo_harness import chromium, needs_chromium, serve_demo
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver") or (
-    "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None
-)
 TIMEOUT = 90  # seconds for any one wait: a render on a busy 2-core machine
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-)
+pytestmark = needs_chromium
 PITCHES = [60, 62, 64, 65]  # C4 D4 E4 F4: inside the default voice's range, so no key shift
 BEATS = [0, 1, 3, 4]  # a one-beat rest after the second note: two phrases
 TYPED = [("C4", 0.0, 1.0, "la"), ("D4", 1.0, 1.0, "li"), ("E4", 3.0, 1.0, "lu"), ("F4", 4.0, 1.0, "le")]
@@ -36,51 +29,17 @@ PASTED = [("C4", 0.0, 1.0, "hap"), ("D4", 1.0, 1.0, "py"), ("E4", 3.0, 1.0, "bir
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import torch
-
-    from vocalsynth.demo.app import launch
-    from vocalsynth.demo.handlers import Demo
-    from vocalsynth.voices import VOICES_DIR
-
-    if not (VOICES_DIR / "default" / "voice.yaml").is_file():
-        pytest.skip("the bundled default voice is absent")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    port = free_port()
-    app = launch(Demo(output_dir=tmp_path_factory.mktemp("out")), port=port, block=False, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    app.close()
-    torch.set_num_threads(threads)
+    yield from serve_demo(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    pytest.importorskip("selenium")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1800",
-        "--autoplay-policy=no-user-gesture-required",
-    ):
-        options.add_argument(arg)
-    options.binary_location = CHROMIUM
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = chromium("1400,1800", "--autoplay-policy=no-user-gesture-required")
     yield driver
     driver.quit()
 
 
 # --- helpers: the page as a person sees it -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tab(browser, name: str) -> None:
