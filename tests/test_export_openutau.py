@@ -273,28 +273,26 @@ def test_cli_refuses_a_non_empty_output(tmp_path, capsys):
     assert "not empty" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def tiny_voice(tmp_path_factory):
-    """A small untrained voice of another shape than the default: one singer (no spk_embed), a refiner."""
+def untrained_voice(folder, name: str, phonemes, singers, languages, config: dict, vocoder: tuple[int, int]):
+    """An untrained voice folder ``folder/voice`` of the given shape (``vocoder``: its dim and intermediate dim),
+    with the default voice's audio config."""
     from vocalsynth.models.acoustic.model import AcousticConfig, AcousticModel
     from vocalsynth.models.vocoder.generator import SourceFilterVocoder
     from vocalsynth.voices import load_voice, package_voice, resolve_voice
 
-    tmp = tmp_path_factory.mktemp("tiny")
     card = load_voice(resolve_voice("default")).card
-    phonemes = json.loads((resolve_voice("default") / "acoustic" / "config.json").read_text())["phonemes"]
-    torch.manual_seed(0)
-    small = dict(encoder_channels=32, encoder_layers=1, encoder_hidden=64, variance_channels=16)
-    small |= dict(
-        decoder_channels=16, decoder_layers=1, refiner_channels=16, refiner_layers=1, refiner_steps=2
+    AcousticModel(phonemes, singers, languages, card.audio, AcousticConfig(**config)).save(
+        folder / "acoustic"
     )
-    AcousticModel(phonemes, ["solo"], ["ja"], card.audio, AcousticConfig(**small)).save(tmp / "acoustic")
-    SourceFilterVocoder(card.audio, dim=16, intermediate_dim=32, num_layers=1).save(tmp / "vocoder")
-    package_voice(
-        tmp / "acoustic",
-        tmp / "vocoder",
-        tmp / "voice",
-        name="tiny",
+    dim, intermediate = vocoder
+    SourceFilterVocoder(card.audio, dim=dim, intermediate_dim=intermediate, num_layers=1).save(
+        folder / "vocoder"
+    )
+    return package_voice(
+        folder / "acoustic",
+        folder / "vocoder",
+        folder / "voice",
+        name=name,
         version="0.0.1",
         licence="CC0 (test)",
         consent="test voice, no singer",
@@ -302,6 +300,21 @@ def tiny_voice(tmp_path_factory):
         training={"hardware": "none", "hours": 0.0, "energy_kwh": 0.0, "co2_kg": 0.0},
         reproduce={"recipe": "test", "config": "test", "commit": "test"},
     )
+
+
+@pytest.fixture(scope="module")
+def tiny_voice(tmp_path_factory):
+    """A small untrained voice of another shape than the default: one singer (no spk_embed), a refiner."""
+    from vocalsynth.voices import resolve_voice
+
+    tmp = tmp_path_factory.mktemp("tiny")
+    phonemes = json.loads((resolve_voice("default") / "acoustic" / "config.json").read_text())["phonemes"]
+    torch.manual_seed(0)
+    small = dict(encoder_channels=32, encoder_layers=1, encoder_hidden=64, variance_channels=16)
+    small |= dict(
+        decoder_channels=16, decoder_layers=1, refiner_channels=16, refiner_layers=1, refiner_steps=2
+    )
+    untrained_voice(tmp, "tiny", phonemes, ["solo"], ["ja"], small, vocoder=(16, 32))
     return tmp / "voice"
 
 
@@ -445,30 +458,10 @@ def test_gender_curve_moves_the_formants_like_the_gender_control(bank):
 
 
 def test_refuses_a_voice_without_japanese(tmp_path):
-    from vocalsynth.models.acoustic.model import AcousticConfig, AcousticModel
-    from vocalsynth.models.vocoder.generator import SourceFilterVocoder
-    from vocalsynth.voices import load_voice, package_voice, resolve_voice
-
-    card = load_voice(resolve_voice("default")).card
     small = dict(
         encoder_channels=8, encoder_layers=1, encoder_hidden=8, variance_channels=8, decoder_channels=8
     )
-    AcousticModel(["SP", "AP", "en/a", "en/k"], ["x"], ["en"], card.audio, AcousticConfig(**small)).save(
-        tmp_path / "acoustic"
-    )
-    SourceFilterVocoder(card.audio, dim=8, intermediate_dim=8, num_layers=1).save(tmp_path / "vocoder")
-    package_voice(
-        tmp_path / "acoustic",
-        tmp_path / "vocoder",
-        tmp_path / "voice",
-        name="english",
-        version="0.0.1",
-        licence="CC0 (test)",
-        consent="test voice, no singer",
-        training_data=[{"corpus": "none", "url": "none", "licence": "CC0"}],
-        training={"hardware": "none", "hours": 0.0, "energy_kwh": 0.0, "co2_kg": 0.0},
-        reproduce={"recipe": "test", "config": "test", "commit": "test"},
-    )
+    untrained_voice(tmp_path, "english", ["SP", "AP", "en/a", "en/k"], ["x"], ["en"], small, vocoder=(8, 8))
     with pytest.raises(ExportError, match="sings Japanese.*ja/a"):
         export_openutau(tmp_path / "voice", tmp_path / "out")
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
