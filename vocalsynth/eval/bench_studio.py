@@ -259,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (10 <= args.seconds <= 1200) or not (1 <= args.edits <= 100):
         print("error: --seconds must be 10-1200 and --edits 1-100", file=sys.stderr)
         return 2
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
     try:
         result = (
             None
@@ -268,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.edits,
                 voice=args.voice,
                 threads=args.threads,
-                log=lambda msg: print(msg, file=sys.stderr, flush=True),
+                log=log,
             )
         )
     except InputError as e:
@@ -283,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                 min(args.edits, 4),
                 voice=args.voice,
                 threads=args.threads,
-                log=lambda msg: print(msg, file=sys.stderr, flush=True),
+                log=log,
             )
         except InputError as e:
             print(f"error: {e}", file=sys.stderr)
